@@ -19,7 +19,7 @@ def test_readme_has_two_commands_pinning_torch():
 
 def test_ci_runs_the_readme_test_command():
     tests = _readme_commands()[1]
-    test_part = tests.split('&& ', 1)[1]  # everything after creating the venv; CI makes its own
+    test_part = tests[tests.index('pip install'):]  # everything after creating the venv; CI makes its own
     assert test_part in (ROOT/'.ci'/'run').read_text()
 
 def test_requirements_use_lower_bounds():
