@@ -5,7 +5,7 @@
 
 Cells start with a line `#%% md` (markdown) or `#%%` (code); the text below it is the cell's source, as is.
 """
-import json, sys
+import json, secrets, sys
 from pathlib import Path
 
 def read_cells(text):
@@ -24,15 +24,19 @@ def read_cells(text):
 
 def to_nb(src, dst):
     dst = Path(dst)
-    old = {}
+    old, ids = {}, {}
     if dst.exists():
         for c in json.loads(dst.read_text())['cells']:
+            ids.setdefault(''.join(c['source']), c.get('id'))
             if c['cell_type'] == 'code': old[''.join(c['source'])] = c.get('outputs', [])
-    cells = []
+    cells, used = [], set()
     for kind, s in read_cells(Path(src).read_text()):
         lines = s.splitlines(keepends=True)
-        if kind == 'markdown': cells.append({'cell_type': 'markdown', 'metadata': {}, 'source': lines})
-        else: cells.append({'cell_type': 'code', 'execution_count': None, 'metadata': {}, 'outputs': old.get(s, []), 'source': lines})
+        cid = ids.get(s)
+        if not cid or cid in used: cid = secrets.token_hex(4)  # stable ids keep nbdev_export's output stable
+        used.add(cid)
+        if kind == 'markdown': cells.append({'cell_type': 'markdown', 'id': cid, 'metadata': {}, 'source': lines})
+        else: cells.append({'cell_type': 'code', 'execution_count': None, 'id': cid, 'metadata': {}, 'outputs': old.get(s, []), 'source': lines})
     nb = {'cells': cells, 'metadata': {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}},
           'nbformat': 4, 'nbformat_minor': 5}
     dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
