@@ -17,7 +17,8 @@ from torch import nn
 # %% auto #0
 __all__ = ['Masks', 'Scores', 'Method', 'Pattern', 'Scope', 'Mode', 'METHODS', 'PATTERNS', 'SCOPES', 'MODES', 'DEFAULT_EXCLUDE',
            'check_choice', 'check_sparsity', 'match_names', 'prunable_params', 'layer_slices', 'split_layer_name',
-           'seed_everything', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json']
+           'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
+           'atomic_write_json']
 
 # %% ../nbs/00_core.ipynb #f84ddfba
 Masks = dict[str, torch.Tensor]   # parameter name -> bool tensor shaped like the parameter, True = keep
@@ -113,6 +114,13 @@ def split_layer_name(layer: str, # a layer name from `layer_slices`
     "The parameter name and expert index (None for a 2-D parameter) of a layer name."
     m = _SLICE_RE.match(layer)
     return (m.group(1), int(m.group(2))) if m else (layer, None)
+
+# %% ../nbs/00_core.ipynb #a0981a13
+def is_causal_lm(model: nn.Module, # a transformers model (or any module)
+                ) -> bool:
+    "True for a causal language model: its class or its config's architectures end in `ForCausalLM`."
+    archs = getattr(getattr(model, 'config', None), 'architectures', None) or []
+    return type(model).__name__.endswith('ForCausalLM') or any(a.endswith('ForCausalLM') for a in archs)
 
 # %% ../nbs/00_core.ipynb #9a4f90e9
 def seed_everything(seed: int = 0, # seed for Python, NumPy and torch (CPU and CUDA)

@@ -1,0 +1,220 @@
+"""Benchmark: sparseft's exact global magnitude threshold vs `torch.nn.utils.prune.global_unstructured` vs cat + kthvalue.
+
+    python bench/masks.py                  # CPU: a ~220M-parameter Llama (154M prunable) in fp32; about 2-4 minutes
+    python bench/masks.py --device cuda    # GPU: LLaMA-7B shapes in bf16 (6.5B prunable parameters)
+    python bench/masks.py --preset tiny    # a smoke test of the whole script in seconds
+
+Every method masks the same seeded model (magnitude scores, unstructured, global scope, sparsity 0.5) in its own
+subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
+`--repeat` runs in its process (the first run is shown too: it also pays for first-touching fresh memory, which is
+slow on virtual machines), the others run once (`global_unstructured` rewrites the model it prunes). Peak extra memory is
+the growth of the process's resident set over its level once the model is built (VmHWM, when the build's own peak
+stayed below that level, else a 1 ms sampling thread) on CPU, measured during the first run,, and the growth of `torch.cuda.max_memory_allocated` on GPU.
+"Beyond masks" subtracts the bytes of the masks each method returns (bool for ours and cat + kthvalue, float32
+`weight_mask` buffers for `global_unstructured`), as a percentage of the prunable weights' bytes.
+
+Goals: ours at least 5x faster than `global_unstructured`, extra memory beyond the masks under 5% of the weights'
+bytes, and masks equal to the exact reference (cat + kthvalue with ties broken by lowest index, as sparseft does).
+On the GPU (LLaMA-7B shapes), the goal is <= 50 ms.
+"""
+from __future__ import annotations
+
+import argparse, gc, importlib, json, os, re, subprocess, sys, tempfile, threading, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PRESETS = {  # LlamaConfig fields (multi-head attention, untied embeddings)
+    'tiny': dict(hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4, vocab_size=1000),
+    'cpu200m': dict(hidden_size=1024, intermediate_size=2816, num_hidden_layers=12, num_attention_heads=16, vocab_size=32000),
+    '7b': dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000),
+}
+METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue')
+
+# -- the model --------------------------------------------------------------------------------------------------
+
+def build_model(preset: str, device: str, dtype: torch.dtype, seed: int = 0):
+    "A seeded LlamaForCausalLM built on the meta device, then materialised on `device` (no init temporaries)."
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(**PRESETS[preset], num_key_value_heads=PRESETS[preset]['num_attention_heads'], max_position_embeddings=256,
+                      tie_word_embeddings=False)
+    with torch.device('meta'): model = LlamaForCausalLM(cfg).to(dtype)
+    model = model.to_empty(device=device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if 'norm' in name: p.fill_(1.0)
+            else: p.normal_(0.0, 0.02, generator=g)
+    return model.eval()
+
+def prunable(model) -> dict[str, torch.nn.Parameter]:
+    from sparseft.core import prunable_params
+    return prunable_params(model)
+
+# -- the three methods --------------------------------------------------------------------------------------------
+
+def run_sparseft(model, sparsity):
+    "Ours: lazy magnitude scores, exact global threshold by counting passes."
+    from sparseft.mask_generator import compute_unstructured_mask
+    masks = compute_unstructured_mask(model, sparsity, scope='global')
+    return masks, sum(m.numel() * m.element_size() for m in masks.values())
+
+def run_global_unstructured(model, sparsity):
+    "torch.nn.utils.prune.global_unstructured with L1Unstructured (concatenates every weight, then topk)."
+    from torch.nn.utils import prune
+    names, owners = list(prunable(model)), []
+    for name in names:
+        mod, _, attr = name.rpartition('.')
+        owners.append((model.get_submodule(mod), attr))
+    prune.global_unstructured(owners, pruning_method=prune.L1Unstructured, amount=sparsity)
+    masks = {n: getattr(m, a + '_mask') for n, (m, a) in zip(names, owners)}  # float32 buffers
+    return masks, sum(m.numel() * m.element_size() for m in masks.values())
+
+def run_cat_kthvalue(model, sparsity):
+    "The exact reference: concatenate |W|, kthvalue, then break ties at the threshold by lowest index, as sparseft."
+    params = prunable(model)
+    scores = torch.cat([p.detach().abs().float().reshape(-1) for p in params.values()])
+    k = round(sparsity * scores.numel())
+    keep = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
+    if k:
+        v = scores.kthvalue(k).values
+        torch.gt(scores, v, out=keep)
+        need = k - int((scores < v).sum())
+        keep[(scores == v).nonzero().squeeze(1)[need:]] = True
+    masks, i = {}, 0
+    for n, p in params.items():
+        masks[n] = keep[i:i + p.numel()].view(p.shape); i += p.numel()
+    return masks, keep.numel()
+
+RUNNERS = {'sparseft': run_sparseft, 'global_unstructured': run_global_unstructured, 'cat_kthvalue': run_cat_kthvalue}
+
+# -- memory ---------------------------------------------------------------------------------------------------
+
+def _status_kb(key: str) -> int:
+    return int(re.search(rf'^{key}:\s+(\d+) kB', Path('/proc/self/status').read_text(), re.M).group(1))
+
+class CpuPeak:
+    "Resident-set growth during a block, from its level at entry: VmHWM when the peak so far is that level, else sampled every 1 ms."
+    def __enter__(self):
+        gc.collect()
+        self.base = _status_kb('VmRSS') * 1024
+        self.sampler = None
+        if _status_kb('VmHWM') * 1024 > self.base + 2**20:  # an earlier peak would hide ours: sample instead
+            self.peak, self.stop = self.base, threading.Event()
+            def sample():
+                while not self.stop.is_set(): self.peak = max(self.peak, _status_kb('VmRSS') * 1024); time.sleep(0.001)
+            self.sampler = threading.Thread(target=sample, daemon=True); self.sampler.start()
+        return self
+    def __exit__(self, *exc):
+        if self.sampler is None: self.peak = _status_kb('VmHWM') * 1024
+        else: self.stop.set(); self.sampler.join()
+        self.extra = self.peak - self.base
+
+class CudaPeak:
+    "Growth of torch.cuda.max_memory_allocated during a block."
+    def __enter__(self):
+        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.base = torch.cuda.memory_allocated(); return self
+    def __exit__(self, *exc):
+        torch.cuda.synchronize(); self.extra = torch.cuda.max_memory_allocated() - self.base
+
+# -- one method in its own process -------------------------------------------------------------------------------
+
+def worker(method: str, preset: str, device: str, sparsity: float, out: Path, repeat: int) -> dict:
+    dtype = torch.bfloat16 if device.startswith('cuda') else torch.float32
+    for mod in ('sparseft.mask_generator', 'sparseft.importance', 'torch.nn.utils.prune'): importlib.import_module(mod)  # not measured
+    model = build_model(preset, device, dtype)
+    params = prunable(model); names = list(params)
+    n = sum(p.numel() for p in params.values()); weight_bytes = sum(p.numel() * p.element_size() for p in params.values())
+    times = []
+    if device.startswith('cuda') and method == 'sparseft':  # warm up kernels and the caching allocator, then time
+        run_sparseft(model, sparsity)
+    with (CudaPeak() if device.startswith('cuda') else CpuPeak()) as mem:
+        sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
+        sync(); t0 = time.perf_counter()
+        masks, mask_bytes = RUNNERS[method](model, sparsity)
+        sync(); times.append(time.perf_counter() - t0)
+    for _ in range(repeat - 1):  # more timings (ours only: the others change the model or are slow)
+        del masks; sync(); t0 = time.perf_counter()
+        masks, _ = RUNNERS[method](model, sparsity)
+        sync(); times.append(time.perf_counter() - t0)
+    keep = torch.cat([masks[name].reshape(-1).bool().cpu() for name in names])
+    pruned = int((~keep).sum())
+    np.packbits(keep.numpy()).tofile(out / f'{method}.bits')
+    if method == 'cat_kthvalue':  # which entries tie with the threshold, to explain differences from global_unstructured
+        scores = torch.cat([p.detach().abs().float().reshape(-1).cpu() for p in params.values()])
+        v = scores.kthvalue(round(sparsity * n)).values
+        np.packbits((scores == v).numpy()).tofile(out / 'ties.bits')
+    return dict(method=method, time_s=min(times), times_s=times, extra_bytes=mem.extra, mask_bytes=mask_bytes,
+                weight_bytes=weight_bytes, n=n, pruned=pruned, k=round(sparsity * n))
+
+# -- the driver ----------------------------------------------------------------------------------------------------
+
+def _read_bits(path: Path) -> np.ndarray: return np.fromfile(path, dtype=np.uint8)
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    ap.add_argument('--preset', default=None, choices=list(PRESETS), help="model shapes (default: cpu200m on CPU, 7b on CUDA)")
+    ap.add_argument('--sparsity', type=float, default=0.5)
+    ap.add_argument('--methods', default=None, help=f"comma-separated, of {', '.join(METHODS)} (default: all on CPU, sparseft on CUDA)")
+    ap.add_argument('--repeat', type=int, default=None, help='timed runs of ours, the best is reported (default 3 on CPU, 5 on CUDA)')
+    ap.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+    ap.add_argument('--out', default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    cuda = a.device.startswith('cuda')
+    preset = a.preset or ('7b' if cuda else 'cpu200m')
+    if a.worker:
+        print(json.dumps(worker(a.worker, preset, a.device, a.sparsity, Path(a.out), a.repeat or 1)))
+        return
+    if cuda and not torch.cuda.is_available(): sys.exit('--device cuda: no CUDA device is available here')
+    methods = a.methods.split(',') if a.methods else (['sparseft'] if cuda else list(METHODS))
+    for m in methods:
+        if m not in METHODS: sys.exit(f"unknown method {m!r}; known: {', '.join(METHODS)}")
+    repeat = a.repeat or (5 if cuda else 3)
+    with tempfile.TemporaryDirectory(prefix='sparseft-bench-') as tmp:
+        rows = {}
+        for m in methods:
+            cmd = [sys.executable, __file__, '--worker', m, '--device', a.device, '--preset', preset, '--sparsity', str(a.sparsity),
+                   '--out', tmp, '--repeat', str(repeat if m == 'sparseft' else 1)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode: sys.exit(f'{m} failed:\n{r.stderr[-3000:]}')
+            rows[m] = json.loads(r.stdout.strip().splitlines()[-1])
+            print(f'  {m}: {rows[m]["time_s"]:.3f} s', flush=True)
+        report(rows, Path(tmp), preset, a.device, a.sparsity)
+
+def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float):
+    first = next(iter(rows.values()))
+    wb, n = first['weight_bytes'], first['n']
+    print(f"\nglobal magnitude masks at sparsity {sparsity}: preset {preset} on {device}, {n / 1e6:.1f}M prunable weights "
+          f"({wb / 2**20:.0f} MiB); k = {first['k']:,} pruned\n")
+    ours = _read_bits(tmp / 'sparseft.bits') if 'sparseft' in rows else None
+    ties = _read_bits(tmp / 'ties.bits') if (tmp / 'ties.bits').exists() else None
+    print(f"{'method':<22}{'time (s)':>10}{'first run':>11}{'peak extra (MiB)':>18}{'masks (MiB)':>13}{'beyond masks':>14}{'% weights':>11}{'pruned == k':>13}  same masks as ours")
+    for m, r in rows.items():
+        same = ''
+        if ours is not None and m != 'sparseft':
+            diff = np.unpackbits(_read_bits(tmp / f'{m}.bits') ^ ours).sum()
+            same = 'identical' if diff == 0 else f'{diff:,} entries differ'
+            if diff and ties is not None:
+                d = _read_bits(tmp / f'{m}.bits') ^ ours
+                outside = np.unpackbits(d & ~ties).sum()
+                same += ' (all tied with the threshold)' if outside == 0 else f' ({outside:,} not at a tie)'
+        beyond = r['extra_bytes'] - r['mask_bytes']
+        print(f"{m:<22}{r['time_s']:>10.3f}{r['times_s'][0]:>11.3f}{r['extra_bytes'] / 2**20:>18.1f}{r['mask_bytes'] / 2**20:>13.1f}"
+              f"{beyond / 2**20:>14.1f}{100 * beyond / wb:>10.1f}%{str(r['pruned'] == r['k']):>13}  {same}")
+    if 'sparseft' in rows:
+        o = rows['sparseft']; beyond = 100 * (o['extra_bytes'] - o['mask_bytes']) / wb
+        print()
+        if 'global_unstructured' in rows:
+            sp = rows['global_unstructured']['time_s'] / o['time_s']
+            print(f"speed-up vs global_unstructured: {sp:.1f}x (goal >= 5x: {'met' if sp >= 5 else 'NOT met'})")
+            print(f"memory beyond masks, global_unstructured / ours: "
+                  f"{(rows['global_unstructured']['extra_bytes'] - rows['global_unstructured']['mask_bytes']) / max(1, o['extra_bytes'] - o['mask_bytes']):.0f}x")
+        if 'cat_kthvalue' in rows: print(f"speed-up vs cat + kthvalue: {rows['cat_kthvalue']['time_s'] / o['time_s']:.1f}x")
+        print(f"ours, extra memory beyond masks: {beyond:.2f}% of the weights' bytes (goal < 5%: {'met' if beyond < 5 else 'NOT met'})")
+        if device.startswith('cuda'):
+            print(f"ours on {device}: {1000 * o['time_s']:.1f} ms (best of {len(o['times_s'])}; goal <= 50 ms: {'met' if o['time_s'] <= 0.05 else 'NOT met'})")
+
+if __name__ == '__main__':
+    main()
