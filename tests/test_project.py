@@ -26,3 +26,17 @@ def test_requirements_use_lower_bounds():
     ini = (ROOT/'settings.ini').read_text()
     req = re.search(r'^requirements = (.*)$', ini, re.M).group(1)
     assert 'torch>=2.4' in req and '==' not in req
+
+def test_no_cell_mixes_imports_with_code():
+    "nbdev's docs build runs every cell that holds an import on its own: such a cell must hold only imports."
+    import json
+    imp = re.compile(r'^\s*(import |from \S+ import )')
+    bad = []
+    for nb in sorted((ROOT/'nbs').rglob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or re.search(r'^#\|\s*(export|default_exp)', src, re.M): continue
+            lines = [l for l in src.splitlines() if l.strip() and not l.startswith('#|')]
+            imps = [l for l in lines if imp.match(l) and not l.startswith('import nbdev')]
+            if imps and len(imps) < len(lines): bad.append(f"{nb.name} cell {i}: {imps[0].strip()}")
+    assert not bad, "move these imports into an imports-only cell:\n" + '\n'.join(bad)
