@@ -27,10 +27,13 @@ Goals (issue 4): sparse_to_dense <= 1.05x PEFT's step time and peak memory; spar
 """
 from __future__ import annotations
 
-import argparse, ctypes, gc, json, os, re, statistics, subprocess, sys, threading, time
+import argparse, json, statistics, subprocess, sys, time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import build_llama, peak_meter
 
 PRESETS = {  # LlamaConfig fields (untied embeddings)
     'tiny': dict(hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, vocab_size=1000),
@@ -45,20 +48,9 @@ GOALS = {'cpu': {'sparse_to_dense': (1.05, 1.05), 'sparse_to_sparse': (1.5, 1.05
 # -- the model and the variants -----------------------------------------------------------------------------------
 
 def build_model(preset: str, device: str, dtype: torch.dtype, seed: int = 0, layers: int | None = None):
-    "A seeded LlamaForCausalLM built on the meta device, then materialised on `device` (no init temporaries)."
-    from transformers import LlamaConfig, LlamaForCausalLM
+    "A seeded LlamaForCausalLM of a preset's shapes (optionally fewer layers), materialised on `device` without init temporaries."
     shape = {**PRESETS[preset], **({'num_hidden_layers': layers} if layers else {})}
-    cfg = LlamaConfig(**shape, max_position_embeddings=4096, tie_word_embeddings=False, use_cache=False)
-    with torch.device('meta'): model = LlamaForCausalLM(cfg)
-    model = model.to_empty(device=device).to(dtype)
-    g = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if 'norm' in name: p.fill_(1.0)
-            else: p.normal_(0.0, 0.02, generator=g)
-    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
-    model.model.rotary_emb = LlamaRotaryEmbedding(model.config).to(device)  # its inv_freq buffer is not a parameter: to_empty left it uninitialised
-    return model
+    return build_llama(shape, device, dtype, seed, max_position_embeddings=4096, use_cache=False)
 
 def magnitude_masks(model, sparsity: float):
     "50% unstructured magnitude masks, layer scope, on the seven projections of every block."
@@ -84,36 +76,6 @@ def sparseft_chunk(device: str, elements: int):
     CHUNK_ELEMENTS[torch.device(device).type] = elements
 
 # -- memory ---------------------------------------------------------------------------------------------------
-
-def _status_kb(key: str) -> int:
-    return int(re.search(rf'^{key}:\s+(\d+) kB', Path('/proc/self/status').read_text(), re.M).group(1))
-
-class CpuPeak:
-    "Peak RSS growth during a block: VmHWM reset through /proc/self/clear_refs, else a 1 ms sampling thread."
-    def __enter__(self):
-        gc.collect()
-        try: ctypes.CDLL('libc.so.6').malloc_trim(0)  # give freed build temporaries back, so they are not reused for free
-        except OSError: pass
-        self.base = _status_kb('VmRSS') * 1024
-        try:
-            Path('/proc/self/clear_refs').write_text('5'); self.sampler = None
-        except OSError:
-            self.peak, self.stop = self.base, threading.Event()
-            def sample():
-                while not self.stop.is_set(): self.peak = max(self.peak, _status_kb('VmRSS') * 1024); time.sleep(0.001)
-            self.sampler = threading.Thread(target=sample, daemon=True); self.sampler.start()
-        return self
-    def __exit__(self, *exc):
-        if self.sampler is None: self.peak = _status_kb('VmHWM') * 1024
-        else: self.stop.set(); self.sampler.join()
-        self.extra = self.peak - self.base
-
-class CudaPeak:
-    "Growth of torch.cuda.max_memory_allocated during a block."
-    def __enter__(self):
-        gc.collect(); torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.base = torch.cuda.memory_allocated(); return self
-    def __exit__(self, *exc):
-        torch.cuda.synchronize(); self.extra = torch.cuda.max_memory_allocated() - self.base
 
 def live_peak(step, calls: int = 2) -> int | None:
     "Peak growth of the bytes held by live CPU tensors over `calls` calls of `step`, from torch.profiler's memory timeline."
@@ -169,7 +131,7 @@ def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup:
     times, cpu_times, losses = [], [], []
     # CPU: bytes of live tensors over the first two steps (the optimizer state and any scratch are made in the first)
     live = None if cuda else live_peak(lambda: losses.append(step()))
-    with (CudaPeak() if cuda else CpuPeak()) as mem:  # CPU: RSS over the next steps; CUDA: allocated bytes over all steps
+    with peak_meter(device) as mem:  # CPU: RSS over the next steps; CUDA: allocated bytes over all steps
         for i in range(warmup + steps):
             sync(); t0, c0 = time.perf_counter(), time.process_time()
             losses.append(step())

@@ -8,8 +8,8 @@ Every method masks the same seeded model (magnitude scores, unstructured, global
 subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
 `--repeat` runs in its process (the first run is shown too: it also pays for first-touching fresh memory, which is
 slow on virtual machines), the others run once (`global_unstructured` rewrites the model it prunes). Peak extra memory is
-the growth of the process's resident set over its level once the model is built (VmHWM, when the build's own peak
-stayed below that level, else a 1 ms sampling thread) on CPU, measured during the first run,, and the growth of `torch.cuda.max_memory_allocated` on GPU.
+the growth of the process's resident set over its level once the model is built (VmHWM reset through
+/proc/self/clear_refs, else a 1 ms sampling thread) on CPU, measured during the first run, and the growth of `torch.cuda.max_memory_allocated` on GPU.
 "Beyond masks" subtracts the bytes of the masks each method returns (bool for ours and cat + kthvalue, float32
 `weight_mask` buffers for `global_unstructured`), as a percentage of the prunable weights' bytes.
 
@@ -19,11 +19,14 @@ On the GPU (LLaMA-7B shapes), the goal is <= 50 ms.
 """
 from __future__ import annotations
 
-import argparse, gc, importlib, json, os, re, subprocess, sys, tempfile, threading, time
+import argparse, importlib, json, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import build_llama, peak_meter
 
 PRESETS = {  # LlamaConfig fields (multi-head attention, untied embeddings)
     'tiny': dict(hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4, vocab_size=1000),
@@ -35,18 +38,8 @@ METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue')
 # -- the model --------------------------------------------------------------------------------------------------
 
 def build_model(preset: str, device: str, dtype: torch.dtype, seed: int = 0):
-    "A seeded LlamaForCausalLM built on the meta device, then materialised on `device` (no init temporaries)."
-    from transformers import LlamaConfig, LlamaForCausalLM
-    cfg = LlamaConfig(**PRESETS[preset], num_key_value_heads=PRESETS[preset]['num_attention_heads'], max_position_embeddings=256,
-                      tie_word_embeddings=False)
-    with torch.device('meta'): model = LlamaForCausalLM(cfg).to(dtype)
-    model = model.to_empty(device=device)
-    g = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if 'norm' in name: p.fill_(1.0)
-            else: p.normal_(0.0, 0.02, generator=g)
-    return model.eval()
+    "A seeded LlamaForCausalLM of a preset's shapes (multi-head attention), materialised on `device` without init temporaries."
+    return build_llama(PRESETS[preset], device, dtype, seed, max_position_embeddings=256).eval()
 
 def prunable(model) -> dict[str, torch.nn.Parameter]:
     from sparseft.core import prunable_params
@@ -89,35 +82,6 @@ def run_cat_kthvalue(model, sparsity):
 
 RUNNERS = {'sparseft': run_sparseft, 'global_unstructured': run_global_unstructured, 'cat_kthvalue': run_cat_kthvalue}
 
-# -- memory ---------------------------------------------------------------------------------------------------
-
-def _status_kb(key: str) -> int:
-    return int(re.search(rf'^{key}:\s+(\d+) kB', Path('/proc/self/status').read_text(), re.M).group(1))
-
-class CpuPeak:
-    "Resident-set growth during a block, from its level at entry: VmHWM when the peak so far is that level, else sampled every 1 ms."
-    def __enter__(self):
-        gc.collect()
-        self.base = _status_kb('VmRSS') * 1024
-        self.sampler = None
-        if _status_kb('VmHWM') * 1024 > self.base + 2**20:  # an earlier peak would hide ours: sample instead
-            self.peak, self.stop = self.base, threading.Event()
-            def sample():
-                while not self.stop.is_set(): self.peak = max(self.peak, _status_kb('VmRSS') * 1024); time.sleep(0.001)
-            self.sampler = threading.Thread(target=sample, daemon=True); self.sampler.start()
-        return self
-    def __exit__(self, *exc):
-        if self.sampler is None: self.peak = _status_kb('VmHWM') * 1024
-        else: self.stop.set(); self.sampler.join()
-        self.extra = self.peak - self.base
-
-class CudaPeak:
-    "Growth of torch.cuda.max_memory_allocated during a block."
-    def __enter__(self):
-        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.base = torch.cuda.memory_allocated(); return self
-    def __exit__(self, *exc):
-        torch.cuda.synchronize(); self.extra = torch.cuda.max_memory_allocated() - self.base
-
 # -- one method in its own process -------------------------------------------------------------------------------
 
 def worker(method: str, preset: str, device: str, sparsity: float, out: Path, repeat: int) -> dict:
@@ -129,7 +93,7 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
     times = []
     if device.startswith('cuda') and method == 'sparseft':  # warm up kernels and the caching allocator, then time
         run_sparseft(model, sparsity)
-    with (CudaPeak() if device.startswith('cuda') else CpuPeak()) as mem:
+    with peak_meter(device) as mem:
         sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
         sync(); t0 = time.perf_counter()
         masks, mask_bytes = RUNNERS[method](model, sparsity)
