@@ -197,7 +197,7 @@ def traceable_lora():
     try: yield
     finally: LORA_FORWARDS['sparse_to_sparse'] = old
 
-# %% ../nbs/52_cs3.ipynb #e689a700
+# %% ../nbs/52_cs3.ipynb #1f1fadc2
 METRICS_PREFIX = 'sparseft-metrics: '  # a line of run_cstorch's stdout holding one metrics line as JSON
 
 def cs3_scheduler(optimizer, # a cstorch optimizer
@@ -219,7 +219,8 @@ def cs3_scheduler(optimizer, # a cstorch optimizer
 
 class CS3Model(nn.Module):
     "A transformers model as `cstorch.compile` takes it: `forward(batch)` returns the loss (compile sets `device`, read-only on transformers models)."
-    def __init__(self, model: nn.Module): super().__init__(); self.model = model
+    def __init__(self, model: nn.Module, # a transformers model whose `forward(**batch)` returns an output with a `loss`
+                ): super().__init__(); self.model = model
     def forward(self, batch: dict) -> torch.Tensor: return self.model(**batch).loss
 
 def step_batches(lengths: list[int], # tokens of each training example

@@ -215,10 +215,17 @@ def parse_class_labels(values: pd.Series, # the label column as read
 LABEL_KINDS: dict[str, Callable[[pd.Series, tuple[str, ...], str], pd.Series]] = {
     'yesno': parse_yesno_labels, 'classification': parse_class_labels}
 
-# %% ../nbs/50a_tasks.ipynb #eeeb5131
+# %% ../nbs/50a_tasks.ipynb #917afea7
 @dataclass(frozen=True)
 class LocalTask(Task):
     "A classification task read from a local file or folder, with its own `TaskFormat`."
+    name: str # the registry key, e.g. 'boolq'
+    kind: str # always 'classification' (a yes/no task has the 2 labels no, yes)
+    load: Callable[[], pd.DataFrame] = field(repr=False) # reads the rows as `text` and int64 `label` (`read_local_rows`, bound by `local_task`)
+    text_col: str = 'text' # column of the loaded rows holding the text (a joined pair for a pair task)
+    label_col: str | None = None # column of the loaded rows holding the label id: 'label'
+    label_names: tuple[str, ...] = () # name of each label id
+    description: str = '' # one line for listings
     path: str | None = None # the file or folder (None: the one named by the environment variable `env`)
     env: str | None = None # environment variable naming the path when `path` is None
     format: TaskFormat = field(default_factory=TaskFormat) # how its rows are shown to models

@@ -286,8 +286,9 @@ def run_id(config: TrainConfig, # the run's configuration
     return '_'.join([config.backend, model_label(config.model), _label(task), f"{method}-{pattern}", f"s{sparsity_label(sparsity)}",
                      config.mode, digest])
 
-# %% ../nbs/51_train.ipynb #88aba43f
-def row_length(row) -> int:
+# %% ../nbs/51_train.ipynb #f028f3e8
+def row_length(row, # a dataset row: `(ids, label)`, `(encoding, label)`, an encoding, or a sequence of ids
+              ) -> int:
     "Tokens in one example of a task loader's dataset: `(ids, label)`, `(encoding, label)`, a prompt's ids or a packed sequence."
     if isinstance(row, tuple): row = row[0]
     if isinstance(row, Mapping): row = row['input_ids']
@@ -528,14 +529,19 @@ def load_task_data(config: TrainConfig, # the run's configuration
     if config.task in TASKS: return load_task(config.task, seed=config.seed)
     return load_local_task(config.task, seed=config.seed)
 
-# %% ../nbs/51_train.ipynb #0d3c6ff9
+# %% ../nbs/51_train.ipynb #4e2cbd11
 def _loader_from(loader: DataLoader, batches: list[list[int]]) -> DataLoader:
     "A DataLoader over the same rows and collate function with the given batches (keeping a PromptLoader's answer_ids)."
     out = DataLoader(loader.dataset, batch_sampler=batches, collate_fn=loader.collate_fn, generator=torch.Generator())
     if hasattr(loader, 'answer_ids'): out.answer_ids = loader.answer_ids
     return out
 
-def eval_loader(data, tokenizer, model: nn.Module, config: TrainConfig, split: str) -> DataLoader:
+def eval_loader(data, # the task's splits (`load_task_data`)
+                tokenizer, # the run's tokenizer
+                model: nn.Module, # the run's model (its kind picks the task loader: classifier or causal LM)
+                config: TrainConfig, # the run's configuration: batch size, max length, max eval examples
+                split: str, # 'val' or 'test'
+               ) -> DataLoader:
     "The evaluation batches of `split`: at most `max_eval_examples` rows, sorted by length."
     dl = task_loader(data, tokenizer, model, split, batch_size=config.batch_size, max_length=config.max_length,
                      max_examples=config.max_eval_examples)
