@@ -94,22 +94,30 @@ def _wait(proc, seconds: float, until=None) -> bool:
         time.sleep(0.05)
     return proc.poll() is None
 
+STEPS, EVERY = 200, 5  # a tiny-BERT step takes ~25 ms on a quiet core: enough steps that 10 kills land before the runs end
+
 def test_sweep_killed_again_and_again(tmp_path):
     "SIGKILL the whole sweep (sweeper and training processes) at random moments, 10 times, restarting it each time."
     spec = _spec(tmp_path, sparsities='[0.3, 0.6]', patterns='[unstructured]', modes='[sparse_to_sparse]',
-                 train='max_steps: 30, checkpoint_every: 2')
+                 train=f'max_steps: {STEPS}, checkpoint_every: {EVERY}')
     runs = expand(load_spec(spec))
     rng = random.Random(0)
     def checkpoints():
         return tuple((rc.run_dir/'model_dir'/'checkpoint'/'latest').read_text() if (rc.run_dir/'model_dir'/'checkpoint'/'latest').is_file()
                      else '' for rc in runs)
+    def steps_saved():  # optimizer steps the runs have made durable so far (a done run counts whole: its checkpoints are gone)
+        return sum(STEPS if RunDir(rc.run_dir).status == 'done' else int(c.strip()[5:] or 0) if c.strip() else 0
+                   for rc, c in zip(runs, checkpoints()))
     kills = 0
     while kills < 10:
         proc = _sweep(spec, '--jobs', '2', start_new_session=True)
+        base = steps_saved()
         if kills % 2:  # right after a new checkpoint: the next sweep must resume from it
             seen = checkpoints()
             alive = _wait(proc, 60, until=lambda: checkpoints() != seen) and _wait(proc, rng.uniform(0, 0.5))
-        else: alive = _wait(proc, rng.uniform(0.2, 10))  # anywhere: masks, registry, start-up, training, export
+        else:  # anywhere (masks, registry, start-up, training, export), but before another checkpoint is saved: the work must outlast 10 kills on a fast machine
+            alive = _wait(proc, rng.uniform(0.2, 10), until=lambda: steps_saved() > base)
+        print(f'kill {kills}: steps saved {base} -> {steps_saved()}', flush=True)
         if not alive: break  # the sweep finished before this kill
         os.killpg(proc.pid, signal.SIGKILL); proc.communicate(); kills += 1
     assert kills == 10
@@ -123,7 +131,7 @@ def test_sweep_killed_again_and_again(tmp_path):
         started, n_resumed = _log_counts(rc.run_dir)
         assert started == 1, rc.run_id  # never trained twice from scratch
         resumed += n_resumed
-        assert _train_steps(rc.run_dir) == list(range(1, 31))  # no step logged twice
+        assert _train_steps(rc.run_dir) == list(range(1, STEPS + 1))  # no step logged twice
         outcomes = [a['outcome'] for a in read_attempts(rc.run_dir)]
         assert outcomes[-1] == 'done' and 'failed' not in outcomes and None not in outcomes, outcomes
     assert resumed >= 1  # kills landed after checkpoints, and the runs went on from them
