@@ -295,7 +295,7 @@ def sparseft_quickstart(
             print(df.assign(run=df.run.str.slice(0, 60)).round(4).to_string(index=False))
         print(f"{len(df)} runs in {out}/runs, table in {out}/quickstart.csv ({time.perf_counter() - t0:.0f} s)")
 
-# %% ../nbs/90_cli.ipynb #db623d7f
+# %% ../nbs/90_cli.ipynb #2852d782
 SWEEP_STAGES: tuple[str, ...] = ('masks', 'train', 'sweep', 'status', 'rebuild-registry')
 
 def _outcome_line(res: dict) -> str:
@@ -340,7 +340,8 @@ def sparseft_sweep(
             for res in df[df.outcome == 'failed'].to_dict('records'): print(_outcome_line(res))
             n = df.outcome.value_counts()
             trained = int(df.action.isin(['start', 'resume', 'retry', 'rerun']).sum())
-            print(f"{len(df)} runs: {n.get('done', 0)} done ({trained} trained now), {n.get('failed', 0)} failed, "
+            prepared = f"{n['prepared']} prepared (dry run: files and command written, nothing launched), " if n.get('prepared') else ''
+            print(f"{len(df)} runs: {n.get('done', 0)} done ({trained - n.get('prepared', 0)} trained now), {prepared}{n.get('failed', 0)} failed, "
                   f"{n.get('busy', 0)} run by other processes; registry {registry_path(s.results_dir)}")
             failed = bool(n.get('failed', 0))
     if failed: raise SystemExit(1)

@@ -428,7 +428,7 @@ def plan_run(rc: RunConfig, # the run
     if len(failures) >= max_attempts: return 'give-up', f"failed {len(failures)} times (max_attempts {max_attempts}); last: {last}"
     return 'retry', f"failed {len(failures)} of at most {max_attempts} times; last: {last}"
 
-# %% ../nbs/53_runs.ipynb #3c99ae1d
+# %% ../nbs/53_runs.ipynb #26573d48
 def _now() -> str: return _iso(time.time())
 
 def _failure_reason(d: Path, code: int | None, stderr: str) -> str:
@@ -498,6 +498,11 @@ def run_one(rc: RunConfig, # the run
             proc = subprocess.run(train_command(config_path, force=action == 'rerun'), env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True, errors='replace')
             code, stderr = proc.returncode, proc.stderr
+        if code == 0 and cfg.backend_options.get('dry_run') and RunDir(d).status == 'pending':  # a dry run writes its files and runs nothing
+            attempts[-1] |= {'end': _now(), 'outcome': 'prepared', 'reason': None, 'returncode': code}
+            atomic_write_json(d/'attempts.json', attempts)
+            update_registry(results_dir, [run_row(d, results_dir)])
+            return out | {'outcome': 'prepared', 'reason': None}
         ok = code == 0 and RunDir(d).status == 'done'
         stopped = code in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM)  # Ctrl-C or kill: not the run's fault
         outcome = 'done' if ok else 'interrupted' if stopped else 'failed'
