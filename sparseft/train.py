@@ -38,10 +38,10 @@ from .validate import RUN_LAYOUT, save_report, validate_checkpoint
 __all__ = ['BACKENDS', 'BACKEND_OPTIONS', 'DEVICES', 'EVAL_SPLITS', 'OPTIMIZERS', 'SCHEDULES', 'HASH_EXCLUDE', 'STATUSES',
            'HEARTBEAT_EVERY', 'TOKENIZERS', 'KEEP_ON_RESTART', 'TrainConfig', 'lr_factor', 'model_label',
            'sparsity_label', 'mask_file_info', 'run_id', 'row_length', 'epoch_batches', 'git_info', 'RunDir',
-           'Heartbeat', 'read_owner', 'run_is_alive', 'save_checkpoint', 'latest_checkpoint', 'load_checkpoint',
-           'check_inputs', 'load_for_training', 'load_task_data', 'eval_loader', 'dist_env', 'resolve_device',
-           'weights_digest', 'cached_evaluate', 'peak_memory', 'RunResult', 'file_checksums', 'mask_spec',
-           'generate_masks', 'train']
+           'Heartbeat', 'read_owner', 'run_is_alive', 'write_checkpoint_dir', 'save_checkpoint', 'latest_checkpoint',
+           'load_checkpoint', 'check_inputs', 'load_for_training', 'load_task_data', 'eval_loader', 'dist_env',
+           'resolve_device', 'weights_digest', 'cached_evaluate', 'peak_memory', 'RunResult', 'file_checksums',
+           'mask_spec', 'generate_masks', 'train']
 
 # %% ../nbs/51_train.ipynb #1488f65d
 BACKENDS: dict[str, str | None] = {  # name -> None when available, else why not
@@ -413,7 +413,7 @@ def run_is_alive(run_dir: str | os.PathLike, # a run directory
     if owner is None or time.time() - float(owner['heartbeat']) > stale_after: return False
     return _pid_alive(int(owner['pid'])) if owner['host'] == socket.gethostname() else True
 
-# %% ../nbs/51_train.ipynb #1c3c02a5
+# %% ../nbs/51_train.ipynb #63fba23c
 def _rng_state() -> dict:
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return {'python': random.getstate(), 'numpy': [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
@@ -429,19 +429,16 @@ def _set_rng_state(state: dict):
 def _trainable(model: nn.Module) -> dict[str, nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
-def save_checkpoint(folder: str | os.PathLike, # the run's model_dir/checkpoint
-                    model: nn.Module, # the model (unwrapped), whose trainable parameters are saved
-                    optimizer: torch.optim.Optimizer, # its optimizer
-                    scheduler, # its learning-rate scheduler
-                    progress: dict, # JSON-able: step, epoch, position, metrics so far, ...
-                   ) -> Path:
-    "Write a resumable checkpoint as `folder/step-NNNNNNNN` in one rename, point `folder/latest` at it, drop older ones."
+def write_checkpoint_dir(folder: str | os.PathLike, # the run's checkpoint folder
+                         progress: dict, # JSON-able, with the 'step' the checkpoint is of
+                         write: Callable[[Path], None], # fills a temporary folder with the checkpoint's files
+                        ) -> Path:
+    "Make `folder/step-NNNNNNNN` in one rename (`write`'s files plus progress.json), point `folder/latest` at it, drop older ones."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     name = f"step-{progress['step']:08d}"
     tmp = Path(tempfile.mkdtemp(prefix=f'.tmp-{name}-', dir=folder))
     try:
-        safetensors.torch.save_file({n: p.detach().cpu().contiguous() for n, p in _trainable(model).items()}, str(tmp/'trainable.safetensors'))
-        torch.save({'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(), 'rng': _rng_state()}, tmp/'state.pt')
+        write(tmp)
         (tmp/'progress.json').write_text(json.dumps(progress, default=float))
         if (folder/name).exists(): shutil.rmtree(folder/name)
         os.replace(tmp, folder/name)
@@ -450,6 +447,18 @@ def save_checkpoint(folder: str | os.PathLike, # the run's model_dir/checkpoint
     for old in folder.glob('step-*'):
         if old.name != name: shutil.rmtree(old, ignore_errors=True)
     return folder/name
+
+def save_checkpoint(folder: str | os.PathLike, # the run's model_dir/checkpoint
+                    model: nn.Module, # the model (unwrapped), whose trainable parameters are saved
+                    optimizer: torch.optim.Optimizer, # its optimizer
+                    scheduler, # its learning-rate scheduler
+                    progress: dict, # JSON-able: step, epoch, position, metrics so far, ...
+                   ) -> Path:
+    "Write a resumable checkpoint as `folder/step-NNNNNNNN` in one rename, point `folder/latest` at it, drop older ones."
+    def write(tmp: Path):
+        safetensors.torch.save_file({n: p.detach().cpu().contiguous() for n, p in _trainable(model).items()}, str(tmp/'trainable.safetensors'))
+        torch.save({'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(), 'rng': _rng_state()}, tmp/'state.pt')
+    return write_checkpoint_dir(folder, progress, write)
 
 def latest_checkpoint(folder: str | os.PathLike, # a run's model_dir/checkpoint
                      ) -> Path | None:
