@@ -711,7 +711,7 @@ def _zero_fraction(model: nn.Module, names: list[str]) -> float:
 def _batch_tokens(batch: dict) -> int:
     return int(batch['attention_mask'].sum()) if 'attention_mask' in batch else batch['input_ids'].numel()
 
-# %% ../nbs/51_train.ipynb #548e2cf8
+# %% ../nbs/51_train.ipynb #7d889aff
 def _needs_calibration(config: TrainConfig) -> bool: return config.method in DATA_METHODS and config.pattern != 'random'
 
 def mask_spec(config: TrainConfig, # a run with computed masks (sparsity set, no mask file)
@@ -736,6 +736,20 @@ def generate_masks(config: TrainConfig, # a run with computed masks; its sparsit
         calib = calibration_data(model, tokenizer, task=config.calib_task, n_samples=config.n_calib, seq_len=config.max_length,
                                  batch_size=config.batch_size, seed=config.seed)
     return gen.generate(model, list(sparsities), dataloader=calib)
+
+def _write_masks(run: RunDir, c: TrainConfig, masks: Masks | None, mask_info: dict, write: bool = True):
+    "The run's masks file (when `write`: rank 0) and sparse_config.json."
+    if masks is not None and write:
+        save_mask(masks, run/'model_dir'/'masks.safetensors', model=c.model, metadata={'run': run.path.name},
+                  **{k: mask_info[k] for k in ('sparsity', 'method', 'pattern', 'scope') if mask_info[k] is not None})
+    run.write_json(RUN_LAYOUT['sparse_config'], {**c.lora_config().to_dict(), 'mode': c.mode, **mask_info})
+
+def _start_evals(tr, c: TrainConfig, model: nn.Module, masks: Masks | None, loader):
+    "A fresh run's first evaluations: the model as loaded ('dense'), then pruned by the masks ('pruned': in place unless the mode is dense)."
+    tr.record_eval('dense', model, loader, c.eval_split, 0)
+    if masks is not None:
+        pruned = apply_masks(model if c.mode != 'dense' else copy.deepcopy(model), masks)
+        tr.record_eval('pruned', pruned, loader, c.eval_split, 0)
 
 def _make_masks(config: TrainConfig, model, tok, log) -> tuple[Masks | None, dict]:
     "The run's masks and what they are: from the mask file, precomputed, or computed."
@@ -890,7 +904,7 @@ def _finish(tr: _Trainer, model, tok, masks, mask_info, test_loader, end: dict, 
     log.info('done: %s', json.dumps({k: metrics[k] for k in ('eval_final', 'sparsity_after_merge', 'tokens_per_s')}, default=str))
     return result
 
-# %% ../nbs/51_train.ipynb #4f78fe86
+# %% ../nbs/51_train.ipynb #4107ebe3
 def _execute(config: TrainConfig, run: RunDir, log, resume_from: Path | None, progress: bool, callback,
              rank: int, world: int, device: torch.device, t_start: float) -> RunResult | None:
     tr = _Trainer(config, run, log, progress, callback, rank, world, device)
@@ -911,18 +925,10 @@ def _execute(config: TrainConfig, run: RunDir, log, resume_from: Path | None, pr
     tr.timed('load', t0)
     t0 = time.perf_counter()
     masks, mask_info = _make_masks(c, model, tok, log)
-    if masks is not None and rank == 0:
-        save_mask(masks, run/'model_dir'/'masks.safetensors', model=c.model, metadata={'run': run.path.name},
-                  **{k: mask_info[k] for k in ('sparsity', 'method', 'pattern', 'scope') if mask_info[k] is not None})
-    run.write_json(RUN_LAYOUT['sparse_config'], {**c.lora_config().to_dict(), 'mode': mode, **mask_info})
+    _write_masks(run, c, masks, mask_info, write=rank == 0)
     tr.timed('masks', t0)
     lora_cfg = c.lora_config()
-    if resume_from is None:
-        tr.record_eval('dense', model, test_loader, c.eval_split, 0)
-        if masks is not None:
-            pruned = apply_masks(model if mode != 'dense' else copy.deepcopy(model), masks)
-            tr.record_eval('pruned', pruned, test_loader, c.eval_split, 0)
-            del pruned
+    if resume_from is None: _start_evals(tr, c, model, masks, test_loader)
     model = apply_sparse_lora(model, masks if mode != 'dense' else None, lora_cfg)
     if c.gradient_checkpointing:
         if hasattr(model, 'activation_checkpointing_enable'): model.activation_checkpointing_enable({'use_reentrant': False})  # transformers >= 5
