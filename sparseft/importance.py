@@ -21,7 +21,7 @@ from .core import _is_conv1d, check_choice, layer_slices, prunable_params
 __all__ = ['NORMALIZERS', 'SCORERS', 'DATA_METHODS', 'LazyScores', 'normalize_layers', 'score_magnitude', 'batch_loss',
            'forward_batch', 'scoring_state', 'score_gradient', 'score_taylor', 'score_wanda', 'compute_importance']
 
-# %% ../nbs/10_importance.ipynb #6d3c00d3
+# %% ../nbs/10_importance.ipynb #39edc169
 def _abs_float(p: torch.Tensor) -> torch.Tensor: return p.detach().abs().float()
 
 class LazyScores(Mapping):
@@ -45,7 +45,7 @@ class LazyScores(Mapping):
     def __iter__(self) -> Iterator[str]: return iter(self.params)
     def __len__(self) -> int: return len(self.params)
     def __repr__(self) -> str:
-        return f'{type(self).__name__}({len(self)} parameters, normalize={self.normalize!r})'
+        return f"{type(self).__name__}({len(self)} parameter{'s' if len(self) != 1 else ''}, normalize={self.normalize!r})"
 
 # %% ../nbs/10_importance.ipynb #69b02123
 _TINY = torch.finfo(torch.float32).tiny
