@@ -1,6 +1,6 @@
 """Convert between notebooks and a plain-text cell format, for editing notebooks outside JupyterLab.
 
-    python tools/nbpy.py to-nb  SRC.py  NB.ipynb   # build a notebook (outputs of unchanged cells are kept)
+    python tools/nbpy.py to-nb  SRC.py  NB.ipynb   # build a notebook (outputs of unchanged cells and the notebook's metadata are kept)
     python tools/nbpy.py to-py  NB.ipynb SRC.py    # dump a notebook's sources
 
 Cells start with a line `#%% md` (markdown) or `#%%` (code); the text below it is the cell's source, as is.
@@ -24,9 +24,11 @@ def read_cells(text):
 
 def to_nb(src, dst):
     dst = Path(dst)
-    old, ids = {}, {}
+    old, ids, meta = {}, {}, {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}}
     if dst.exists():
-        for c in json.loads(dst.read_text())['cells']:
+        prev = json.loads(dst.read_text())
+        meta = prev.get('metadata') or meta  # kept as it was: the kernelspec and the saved widget state
+        for c in prev['cells']:
             ids.setdefault(''.join(c['source']), c.get('id'))
             if c['cell_type'] == 'code': old[''.join(c['source'])] = c.get('outputs', [])
     cells, used = [], set()
@@ -37,7 +39,7 @@ def to_nb(src, dst):
         used.add(cid)
         if kind == 'markdown': cells.append({'cell_type': 'markdown', 'id': cid, 'metadata': {}, 'source': lines})
         else: cells.append({'cell_type': 'code', 'execution_count': None, 'id': cid, 'metadata': {}, 'outputs': old.get(s, []), 'source': lines})
-    nb = {'cells': cells, 'metadata': {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}},
+    nb = {'cells': cells, 'metadata': meta,
           'nbformat': 4, 'nbformat_minor': 5}
     dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
 
