@@ -93,11 +93,15 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
     times = []
     if device.startswith('cuda') and method == 'sparseft':  # warm up kernels and the caching allocator, then time
         run_sparseft(model, sparsity)
-    with peak_meter(device) as mem:
-        sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
-        sync(); t0 = time.perf_counter()
-        masks, mask_bytes = RUNNERS[method](model, sparsity)
-        sync(); times.append(time.perf_counter() - t0)
+    sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
+    try:
+        with peak_meter(device) as mem:
+            sync(); t0 = time.perf_counter()
+            masks, mask_bytes = RUNNERS[method](model, sparsity)
+            sync(); times.append(time.perf_counter() - t0)
+    except (RuntimeError, MemoryError) as e:  # a peer that cannot run at this size (kthvalue's index limit, memory) is a row, not a crash
+        if method == 'sparseft': raise
+        return dict(method=method, error=f"not possible at this size: {str(e).splitlines()[0][:120]}", n=n, weight_bytes=weight_bytes, k=round(sparsity * n))
     for _ in range(repeat - 1):  # more timings (ours only: the others change the model or are slow)
         del masks; sync(); t0 = time.perf_counter()
         masks, _ = RUNNERS[method](model, sparsity)
@@ -144,11 +148,13 @@ def main(argv=None):
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode: sys.exit(f'{m} failed:\n{r.stderr[-3000:]}')
             rows[m] = json.loads(r.stdout.strip().splitlines()[-1])
-            print(f'  {m}: {rows[m]["time_s"]:.3f} s', flush=True)
+            print(f'  {m}: ' + (rows[m]['error'] if 'error' in rows[m] else f'{rows[m]["time_s"]:.3f} s'), flush=True)
         report(rows, Path(tmp), preset, a.device, a.sparsity)
 
 def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float):
-    first = next(iter(rows.values()))
+    failed = {m: r for m, r in rows.items() if 'error' in r}
+    rows = {m: r for m, r in rows.items() if 'error' not in r}
+    first = next(iter(rows.values()), None) or next(iter(failed.values()))
     wb, n = first['weight_bytes'], first['n']
     print(f"\nglobal magnitude masks at sparsity {sparsity}: preset {preset} on {device}, {n / 1e6:.1f}M prunable weights "
           f"({wb / 2**20:.0f} MiB); k = {first['k']:,} pruned\n")
@@ -167,6 +173,7 @@ def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float):
         beyond = r['extra_bytes'] - r['mask_bytes']
         print(f"{m:<22}{r['time_s']:>10.3f}{r['times_s'][0]:>11.3f}{r['extra_bytes'] / 2**20:>18.1f}{r['mask_bytes'] / 2**20:>13.1f}"
               f"{beyond / 2**20:>14.1f}{100 * beyond / wb:>10.1f}%{str(r['pruned'] == r['k']):>13}  {same}")
+    for m, r in failed.items(): print(f"{m:<22}{'-':>10}{'-':>11}{'-':>18}{'-':>13}{'-':>14}{'-':>11}{'-':>13}  {r['error']}")
     if 'sparseft' in rows:
         o = rows['sparseft']; beyond = 100 * (o['extra_bytes'] - o['mask_bytes']) / wb
         print()
