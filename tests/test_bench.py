@@ -1,0 +1,26 @@
+"""The benchmarks' `--preset tiny` paths, run as a user runs them: each prints its table (no timing is asserted)."""
+import subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def run(*args, timeout=600):
+    r = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"{args} failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
+
+def test_pipeline_tiny(tmp_path):
+    out = run(ROOT/'bench'/'pipeline.py', '--preset', 'tiny', '--json', tmp_path/'p.json')
+    for stage in ('scores', 'masks', 'wrap', 'train', 'merge', 'validate', 'save', 'total*'): assert f'\n{stage} ' in out, out
+    assert 'sparseft: last loss' in out and 'violations after merge 0,' in out, out  # sparse_to_sparse keeps the masks
+    assert (tmp_path/'p.json').exists()
+
+def test_masks_tiny():
+    out = run(ROOT/'bench'/'masks.py', '--preset', 'tiny')
+    assert 'cat_kthvalue' in out and 'identical' in out, out
+
+def test_lora_step_tiny():
+    out = run(ROOT/'bench'/'lora_step.py', '--preset', 'tiny', '--rounds', '1')
+    assert 'sparse_to_sparse' in out and 'x PEFT' in out, out
