@@ -224,7 +224,7 @@ def score_taylor(model: nn.Module, # the model (put back as found afterwards)
     acc = _accumulate_grads(model, params, lambda p, g: (p.float() * g.float()).abs(), dataloader, max_batches, device, progress, 'taylor')
     return {n: normalize_layers(n, s, normalize) for n, s in acc.items()}
 
-# %% ../nbs/10_importance.ipynb #65bade67
+# %% ../nbs/10_importance.ipynb #0d643797
 def _experts_layout(m: nn.Module) -> dict | None:
     "The projections of a transformers experts module (`use_experts_implementation` flags), or None."
     if not all(hasattr(m, a) for a in ('has_gate', 'is_transposed', 'has_bias', 'down_proj')): return None
@@ -243,11 +243,16 @@ def _hook_input(args, kwargs, i: int, key: str):
 def _expert_linear(x, w, b, transposed):
     return F.linear(x, w.t() if transposed else w, b)
 
-class _WandaCollector:
-    "Forward pre-hooks adding the squared inputs of each scored layer, summed over tokens, to fp32 accumulators."
+def _real_tokens(batch, device) -> torch.Tensor | None:
+    "The bool `[batch, seq]` mask of a mapping batch's real (unpadded) tokens, or None (every position counts)."
+    am = batch.get('attention_mask') if isinstance(batch, Mapping) else None
+    return am.to(device).bool() if isinstance(am, torch.Tensor) and am.ndim == 2 else None
+
+class _InputCollector:
+    "Forward pre-hooks handing the inputs of each scored layer (per expert for experts modules) to `take` as `[tokens, features]` rows."
     def __init__(self, model: nn.Module, params: Mapping[str, torch.Tensor], device):
-        self.sq: dict[str, torch.Tensor] = {}
         self.axis: dict[str, str] = {}  # how the input vector broadcasts onto the weight
+        self.experts: dict[str, int] = {}  # 3-D parameter -> number of experts
         self.handles, self.device = [], device
         self.keep: torch.Tensor | None = None  # bool [batch, seq]: the current batch's real (unpadded) tokens
         experts: dict[int, tuple[nn.Module, str, dict]] = {}
@@ -259,19 +264,24 @@ class _WandaCollector:
                 self.axis[name] = 'rows'; self.handles.append(m.register_forward_pre_hook(self._linear(name), with_kwargs=True))
             elif (lay := _experts_layout(m)) is not None and pname in (lay['first'], 'down_proj'):
                 self.axis[name] = 'expert_rows' if lay['transposed'] else 'expert_cols'
+                self.experts[name] = m.down_proj.shape[0]
                 experts.setdefault(id(m), (m, name.rpartition('.')[0], lay))
             else:
                 self.remove()
-                raise NotImplementedError(f"wanda needs the inputs of the layer holding {name!r} ({type(m).__name__}.{pname}); "
+                raise NotImplementedError(f"{self.what} needs the inputs of the layer holding {name!r} ({type(m).__name__}.{pname}); "
                                           "supported: nn.Linear and Conv1D weights, and the 3-D weights of transformers experts "
                                           f"modules. Exclude it (exclude={name!r}) or use method='magnitude'")
         for m, prefix, lay in experts.values():
             self.handles.append(m.register_forward_pre_hook(self._experts(m, prefix, lay, set(params)), with_kwargs=True))
 
-    def _add(self, name, v):
-        v = v.to(self.device)
-        if name in self.sq: self.sq[name].add_(v)
-        else: self.sq[name] = v.clone()
+    what = 'this method'  # the method's name, for messages
+    def take(self, name: str, expert: int | None, x: torch.Tensor, source: torch.Tensor | None) -> None:
+        "Use the rows `x` (real tokens only) that the layer holding `name` (its `expert` slice) sees; `source` is the layer's input tensor itself."
+        raise NotImplementedError
+
+    def new_batch(self, keep: torch.Tensor | None) -> None:
+        "Start a batch whose real tokens are `keep` (bool `[batch, seq]`, or None: every position)."
+        self.keep = keep
 
     def _flat(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         "`x` as `[rows, features]`, and which rows are real tokens when `x` is laid out like the attention mask."
@@ -281,9 +291,9 @@ class _WandaCollector:
 
     def _linear(self, name):
         def hook(m, args, kwargs):
-            x, keep = self._flat(_hook_input(args, kwargs, 0, 'input').detach())
-            if keep is not None: x = x[keep]
-            self._add(name, x.float().pow(2).sum(0))
+            src = _hook_input(args, kwargs, 0, 'input')
+            x, keep = self._flat(src.detach())
+            self.take(name, None, x[keep] if keep is not None else x, src)
         return hook
 
     def _experts(self, m, prefix, lay, wanted):
@@ -295,17 +305,35 @@ class _WandaCollector:
                 E = m.down_proj.shape[0]
                 routed = F.one_hot(idx.reshape(x.shape[0], -1).long().clamp(0, E), E + 1).sum(1)[:, :E] > 0  # [tokens, E]
                 if keep is not None: routed &= keep[:, None]
-                if first in wanted: self._add(first, routed.T.float() @ x.float().pow(2))
-                if down in wanted:
-                    w1, w2 = getattr(m, lay['first']), m.down_proj
-                    b1 = getattr(m, lay['first'] + '_bias') if lay['bias'] else None
-                    mid = torch.zeros(E, w2.shape[1] if lay['transposed'] else w2.shape[2], dtype=torch.float32, device=x.device)
-                    for e in routed.any(0).nonzero().flatten().tolist():
-                        h = _expert_linear(x[routed[:, e]], w1[e], None if b1 is None else b1[e], lay['transposed'])
-                        h = m._apply_gate(h) if m.has_gate else m.act_fn(h)
-                        mid[e] = h.float().pow(2).sum(0)
-                    self._add(down, mid)
+                w1 = getattr(m, lay['first'])
+                b1 = getattr(m, lay['first'] + '_bias') if lay['bias'] else None
+                for e in routed.any(0).nonzero().flatten().tolist():
+                    xe = x[routed[:, e]]
+                    if first in wanted: self.take(first, e, xe, None)
+                    if down in wanted:
+                        h = _expert_linear(xe, w1[e], None if b1 is None else b1[e], lay['transposed'])
+                        self.take(down, e, m._apply_gate(h) if m.has_gate else m.act_fn(h), None)
         return hook
+
+    def remove(self):
+        for h in self.handles: h.remove()
+        self.handles = []
+
+class _WandaCollector(_InputCollector):
+    "Adds the squared inputs of each scored layer, summed over tokens, to fp32 accumulators (one row per expert for experts)."
+    what = 'wanda'
+    def __init__(self, model: nn.Module, params: Mapping[str, torch.Tensor], device):
+        self.sq: dict[str, torch.Tensor] = {}
+        super().__init__(model, params, device)
+
+    def take(self, name, expert, x, source):
+        v = x.float().pow(2).sum(0).to(self.device)
+        if expert is None:
+            if name in self.sq: self.sq[name].add_(v)
+            else: self.sq[name] = v
+        else:
+            if name not in self.sq: self.sq[name] = torch.zeros(self.experts[name], v.numel(), dtype=torch.float32, device=self.device)
+            self.sq[name][expert].add_(v)
 
     def scores(self, name: str, w: torch.Tensor) -> torch.Tensor:
         "|W| times the input norms, broadcast along the input dimension."
@@ -316,11 +344,7 @@ class _WandaCollector:
         shape = {'cols': (1, -1), 'rows': (-1, 1), 'expert_cols': (norm.shape[0], 1, -1), 'expert_rows': (norm.shape[0], -1, 1)}[self.axis[name]]
         return w.detach().to(self.device).float().abs() * norm.reshape(shape)
 
-    def remove(self):
-        for h in self.handles: h.remove()
-        self.handles = []
-
-# %% ../nbs/10_importance.ipynb #cab84fee
+# %% ../nbs/10_importance.ipynb #df6d1657
 def score_wanda(model: nn.Module, # the model (put back as found afterwards)
                 params: Mapping[str, torch.Tensor], # parameter name -> parameter, as `prunable_params` returns
                 dataloader: Iterable, # calibration batches (mappings or tuples; labels are ignored)
@@ -336,8 +360,7 @@ def score_wanda(model: nn.Module, # the model (put back as found afterwards)
         try:
             with torch.no_grad():
                 for batch in _batches(dataloader, max_batches, progress, 'wanda'):
-                    am = batch.get('attention_mask') if isinstance(batch, Mapping) else None
-                    col.keep = am.to(dev).bool() if isinstance(am, torch.Tensor) and am.ndim == 2 else None
+                    col.new_batch(_real_tokens(batch, dev))
                     forward_batch(model, batch, dev)
         finally: col.remove()
         scores = {n: col.scores(n, p) for n, p in params.items()}

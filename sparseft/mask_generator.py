@@ -17,9 +17,9 @@ from .core import (METHODS, PATTERNS, SCOPES, Masks, check_choice, check_sparsit
                            prunable_params)
 
 # %% auto #0
-__all__ = ['Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity', 'kth_smallest',
-           'MaskPattern', 'channel_groups', 'compute_masks', 'MaskGenerator', 'compute_unstructured_mask',
-           'compute_structured_mask', 'compute_random_mask', 'compute_nm_mask']
+__all__ = ['Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS', 'ONESHOT_METHODS', 'SEQUENTIAL_METHODS', 'prune_count',
+           'resolve_sparsity', 'kth_smallest', 'MaskPattern', 'channel_groups', 'compute_masks', 'MaskGenerator',
+           'compute_unstructured_mask', 'compute_structured_mask', 'compute_random_mask', 'compute_nm_mask']
 
 # %% ../nbs/20_mask_generator.ipynb #2d3acd0d
 def prune_count(n: int, # entries (rows, channels) in the scope
@@ -460,7 +460,7 @@ def compute_masks(scores: Mapping[str, torch.Tensor], # name -> scores (a dict, 
     "Masks (name -> bool tensor, True = keep) pruning the lowest scores in the given pattern and scope; exact counts, ties by lowest index."
     return _generate(scores, [sparsity], pattern, scope, options)[0]
 
-# %% ../nbs/20_mask_generator.ipynb #677c9d37
+# %% ../nbs/20_mask_generator.ipynb #fa202e35
 def _model_scores(model, method, dataloader, include, exclude, normalize, max_batches, device, progress):
     from sparseft.importance import compute_importance
     return compute_importance(model, method, dataloader=dataloader, include=include, exclude=exclude, normalize=normalize,
@@ -472,10 +472,17 @@ def _shape_scores(model, include, exclude) -> dict[str, torch.Tensor]:
     if not params: raise ValueError(f"no prunable parameter matches include={include!r} exclude={exclude!r}")
     return {n: p.detach() for n, p in params.items()}
 
+ONESHOT_METHODS: tuple[str, ...] = ('sparsegpt',)  # methods of `sparseft.oneshot` that prune (and update weights) themselves
+SEQUENTIAL_METHODS: tuple[str, ...] = ('wanda', 'sparsegpt')  # the methods that read layer inputs, so can calibrate block by block
+
+def _check_number(name: str, v, low: float, high: float | None = None, low_open: bool = False) -> None:
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and (v > low if low_open else v >= low) and (high is None or v < high)
+    if not ok: raise ValueError(f"{name} must be a number {'>' if low_open else '>='} {low:g}{'' if high is None else f' and < {high:g}'}, got {v!r}")
+
 @dataclass
 class MaskGenerator:
-    "How masks are made (importance method, pattern, scope, options); `generate` makes them at several sparsities from one scoring."
-    method: str = 'magnitude' # importance method, a name in `METHODS` (unused by 'random')
+    "How masks are made (method, pattern, scope, allocation, options); `generate` makes them at several sparsities from one scoring."
+    method: str = 'magnitude' # importance method (`METHODS`) or 'sparsegpt' (`ONESHOT_METHODS`); unused by 'random'
     pattern: str = 'unstructured' # a name in `MASK_PATTERNS`
     scope: str = 'layer' # 'layer', 'global' or 'row'
     n: int = 2 # N of N:M ('nm')
@@ -486,11 +493,31 @@ class MaskGenerator:
     include: str | list[str] | None = None # globs of parameter names to mask (see `prunable_params`)
     exclude: str | list[str] | None = None # globs of parameter names not to mask
     normalize: str | None = None # per-layer score normalisation (see `sparseft.importance.NORMALIZERS`)
+    allocation: str = 'uniform' # how the target spreads over layers: a name in `sparseft.oneshot.ALLOCATIONS` ('uniform', 'owl')
+    sequential: bool | None = None # calibrate block by block on the pruned blocks' outputs (wanda, sparsegpt); None: True for sparsegpt only
+    owl_m: float = 5.0 # 'owl': a Wanda score is an outlier above owl_m times its block's mean
+    owl_lambda: float = 0.08 # 'owl': the block sparsities span 2 * owl_lambda around the target
+    blocksize: int = 128 # 'sparsegpt': columns per block of the lazy OBS update
+    damp: float = 0.01 # 'sparsegpt': dampening, a fraction of the Hessian's mean diagonal
 
     def __post_init__(self):
-        check_choice(self.method, METHODS, 'importance method')
+        from sparseft.oneshot import ALLOCATIONS, _check_sparsegpt
+        check_choice(self.method, dict.fromkeys((*METHODS, *ONESHOT_METHODS)), 'method')
         _check_pattern(self.pattern, self.scope, self.options())
         self._check_options()
+        check_choice(self.allocation, ALLOCATIONS, 'allocation')
+        if self.sequential is not None and not isinstance(self.sequential, bool):
+            raise ValueError(f"sequential must be True, False or None (the method's default), got {self.sequential!r}")
+        if self.method == 'sparsegpt': _check_sparsegpt(self.pattern, self.scope, self.n, self.m, self.blocksize, self.damp)
+        if self.sequential:
+            if self.method not in SEQUENTIAL_METHODS or self.pattern == 'random':
+                raise ValueError(f"sequential=True feeds each block the outputs of the pruned blocks before it, which changes only methods that read "
+                                 f"layer inputs ({', '.join(SEQUENTIAL_METHODS)}); got method {self.method!r} with pattern {self.pattern!r}")
+            if self.scope == 'global': raise ValueError("sequential=True prunes block by block: scope 'global' needs every score first; use 'layer' or 'row'")
+        if self.allocation == 'owl':
+            if self.pattern == 'nm': raise ValueError("allocation 'owl' gives each block its own sparsity; pattern 'nm' fixes every layer's at 1 - n/m")
+            if self.scope == 'global': raise ValueError("allocation 'owl' gives each block its own sparsity; scope 'global' lets one threshold decide them")
+            _check_number('owl_m', self.owl_m, 0, low_open=True); _check_number('owl_lambda', self.owl_lambda, 0, 0.5)
 
     def _check_options(self):
         if self.pattern == 'nm': _check_nm(self.n, self.m)
@@ -502,6 +529,23 @@ class MaskGenerator:
         "The options of this pattern, as `compute_masks` takes them."
         return {o: getattr(self, o) for o in MASK_PATTERNS[self.pattern].options} if self.pattern in MASK_PATTERNS else {}  # an unknown pattern is reported by __post_init__
 
+    @property
+    def needs_calibration(self) -> bool:
+        "Whether `generate` needs calibration batches: a data-driven method (not for 'random'), or the 'owl' allocation."
+        from sparseft.importance import DATA_METHODS
+        from sparseft.oneshot import ALLOCATIONS
+        return (self.pattern != 'random' and self.method in (*DATA_METHODS, *ONESHOT_METHODS)) or ALLOCATIONS[self.allocation].needs_data
+
+    @property
+    def is_sequential(self) -> bool:
+        "Whether `generate` calibrates block by block on the pruned blocks' outputs (`sequential`, or the method's default)."
+        return self.sequential if self.sequential is not None else self.method in ONESHOT_METHODS
+
+    @property
+    def updates_weights(self) -> bool:
+        "Whether `generate` changes the model's weights as well (sparsegpt: its compensating updates)."
+        return self.method in ONESHOT_METHODS
+
     def _levels(self, sparsities: float | Iterable[float] | None) -> list[float]:
         "The distinct sparsity levels asked for, in order (None: the N:M sparsity for 'nm')."
         if sparsities is None:
@@ -511,18 +555,48 @@ class MaskGenerator:
         return list(dict.fromkeys(out))
 
     def generate(self,
-                 model: nn.Module, # the model to mask (put back as found)
-                 sparsities: float | Iterable[float] | None, # one or several sparsity levels (None: 1 - n/m for 'nm')
-                 dataloader: Iterable | None = None, # calibration batches, for gradient, taylor and wanda
+                 model: nn.Module, # the model to mask (put back as found, except its weights for sparsegpt: updated in place)
+                 sparsities: float | Iterable[float] | None, # one or several sparsity levels (None: 1 - n/m for 'nm'); one for sparsegpt
+                 dataloader: Iterable | None = None, # calibration batches, for gradient, taylor, wanda, sparsegpt and 'owl'
                  max_batches: int | None = None, # use at most this many batches
-                 device: torch.device | str | None = None, # score on this device
+                 device: torch.device | str | None = None, # score on this device (block by block: each block in turn)
                  progress: bool = False, # progress bar while scoring
                 ) -> dict[float, Masks]:
-        "Masks for each sparsity level, from one scoring of the model and one walk over the scores."
+        "Masks for each sparsity level, from one scoring of the model (one block-by-block pass per level when sequential or sparsegpt)."
+        from sparseft import oneshot
         levels = self._levels(sparsities)
+        if self.needs_calibration and dataloader is None:
+            from sparseft.importance import DATA_METHODS
+            by_method = self.pattern != 'random' and self.method in (*DATA_METHODS, *ONESHOT_METHODS)
+            raise ValueError(f"{f'method {self.method!r}' if by_method else f'allocation {self.allocation!r}'} needs calibration batches: pass dataloader=")
+        if self.updates_weights and len(levels) > 1:
+            raise ValueError(f"method {self.method!r} updates the weights in place: one sparsity level per call, got {levels}; "
+                             "load the model afresh for each level")
+        targets = levels
+        if self.allocation != 'uniform':
+            targets = oneshot.allocate_sparsity(model, levels, self.allocation, dataloader, self.include, self.exclude, owl_m=self.owl_m,
+                                                owl_lambda=self.owl_lambda, sequential=self.is_sequential,
+                                                max_batches=max_batches, device=device, progress=progress)
+        common = dict(include=self.include, exclude=self.exclude, max_batches=max_batches, device=device, progress=progress)
+        if self.method == 'sparsegpt':
+            return {levels[0]: oneshot.compute_sparsegpt_masks(model, targets[0], dataloader, self.pattern, self.scope, self.n, self.m,
+                                                               sequential=self.is_sequential, blocksize=self.blocksize, damp=self.damp, **common)}
+        if self.is_sequential:
+            return {lv: oneshot.compute_sequential_wanda_masks(model, t, dataloader, self.pattern, self.scope, **common, **self.options())
+                    for lv, t in zip(levels, targets)}
         if self.pattern == 'random': scores = _shape_scores(model, self.include, self.exclude)
         else: scores = _model_scores(model, self.method, dataloader, self.include, self.exclude, self.normalize, max_batches, device, progress)
-        return dict(zip(levels, _generate(scores, levels, self.pattern, self.scope, self.options())))
+        return dict(zip(levels, _generate(scores, targets, self.pattern, self.scope, self.options())))
+
+    def metadata(self,
+                 masks: Masks, # masks this generator made
+                ) -> dict:
+        "What a mask file should record besides its header: allocation, calibration, `weights_updated`, each parameter's sparsity."
+        md = {'allocation': self.allocation, 'sequential': self.is_sequential}
+        if self.allocation == 'owl': md |= {'owl_m': self.owl_m, 'owl_lambda': self.owl_lambda}
+        if self.updates_weights: md |= {'weights_updated': self.method, 'blocksize': self.blocksize, 'damp': self.damp}
+        md['layer_sparsity'] = {n: round(1 - int(mk.count_nonzero()) / mk.numel(), 6) for n, mk in masks.items()}
+        return md
 
     def to_dict(self) -> dict:
         "The configuration as a plain dict (JSON/YAML-ready)."

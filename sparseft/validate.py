@@ -345,7 +345,7 @@ def _global(layers: dict, n_params: int) -> dict:
     if base := [l for l in layers.values() if l.get('base_sparsity') is not None]: g['base_sparsity'] = _weighted(base, 'base_sparsity')
     return g
 
-# %% ../nbs/60_validate.ipynb #66529e57
+# %% ../nbs/60_validate.ipynb #0970caa8
 def _reason(r: dict) -> str:
     g, mode = r['global'], r['mode']
     rule = MODE_RULES[mode]
@@ -372,7 +372,7 @@ def validate_checkpoint(checkpoint: str | os.PathLike, # a save_pretrained folde
                         atol: float = 0.0, # entries with |w| <= atol count as zero
                         base: str | os.PathLike | None = None, # the frozen base (sparse_to_dense; default: the run's model_dir/base.safetensors)
                        ) -> dict:
-    "Check a checkpoint against its masks for its mode: the seed's JSON report with `valid` and a one-line `reason`."
+    "Check a checkpoint against its masks for its mode: a JSON-ready report with `valid` and a one-line `reason`."
     if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not atol >= 0: raise ValueError(f"atol must be a number >= 0, got {atol!r}")
     checkpoint = Path(checkpoint)
     masks, mask_src = _load_masks(masks)

@@ -1,11 +1,12 @@
 """The offline docs site: `tools/build_docs.py` builds it, a local server serves it, headless Chromium renders it.
 
 Two sites are built once per session, each into a temporary folder: this project's, and a small demo project whose
-notebooks have a widget (with its saved state), maths, and a tutorial in `nbs/tutorials/` — what the project's own
+notebooks have a widget (with its saved state), maths, a tutorial in `nbs/tutorials/`, notebook-only headings and a
+`show_doc` of a sparseft function, built for another repository (`SPARSEFT_DOCS_REPO`) — what the project's own
 notebooks may not have yet. The browser checks need Chromium (`apt-get install -y chromium`): without it they are
 skipped, or fail when the environment variable `CI` is set.
 """
-import html.parser, http.server, importlib.util, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+import html, html.parser, http.server, importlib.util, json, os, posixpath, re, shutil, subprocess, sys, tempfile, threading, time
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -57,11 +58,21 @@ class Links(html.parser.HTMLParser):
 
 # ---------------------------------------------------------------- the sites
 
+REPO_VARS = ('SPARSEFT_DOCS_REPO', 'SPARSEFT_DOCS_BRANCH')
+FORK = 'https://example.org/a-fork/sparseft'  # the demo site's repository, given by SPARSEFT_DOCS_REPO
+
+def settings() -> dict:
+    "The project's settings.ini, as nbdev reads its [DEFAULT] section."
+    import configparser
+    c = configparser.ConfigParser(); c.read(ROOT/'settings.ini')
+    return dict(c['DEFAULT'])
+
 @pytest.fixture(scope='session')
 def project_site(tmp_path_factory):
     nbs = ROOT/'nbs'
     expected = [published(p, nbs) for p in notebooks(nbs)]
-    res = build(ROOT, tmp_path_factory.mktemp('docs')/'site')
+    env = {k: v for k, v in os.environ.items() if k not in REPO_VARS}  # the repository of settings.ini
+    res = build(ROOT, tmp_path_factory.mktemp('docs')/'site', env=env)
     return {**res, 'expected': expected}
 
 def _nb(cells, **meta):
@@ -79,11 +90,17 @@ def demo_site(tmp_path_factory):
     import ipywidgets as W
     d = tmp_path_factory.mktemp('demo')
     (d/'nbs'/'tutorials').mkdir(parents=True)
+    import yaml
     ini = re.sub(r'^repo = .*$', 'repo = demosite', (ROOT/'settings.ini').read_text(), flags=re.M)
     (d/'settings.ini').write_text(ini)
-    for f in ('_quarto.yml', 'styles.css'):
-        shutil.copy(ROOT/f, d/f)
-        (d/'nbs'/f).symlink_to(Path('..')/f)
+    shutil.copy(ROOT/'styles.css', d/'styles.css')
+    q = yaml.safe_load((ROOT/'_quarto.yml').read_text())  # the project's config, with the demo's pages in its sidebar
+    q['website']['sidebar']['contents'] = [{'section': 'Getting started', 'contents': [{'text': 'Home', 'href': 'index.ipynb'}]},
+                                           {'section': 'How-to', 'contents': ['tutorials/01_maths.ipynb']},
+                                           {'section': 'API', 'contents': ['00_widgets.ipynb', '10_docs.ipynb']}]
+    q['sparseft-page-titles'] = {'10_docs.ipynb': 'Documented names'}
+    (d/'_quarto.yml').write_text(yaml.safe_dump(q, sort_keys=False))
+    for f in ('_quarto.yml', 'styles.css'): (d/'nbs'/f).symlink_to(Path('..')/f)
     slider, button = W.IntSlider(value=3, min=0, max=10, description='k'), W.Button(description='prune', icon='scissors')
     state = W.Widget.get_manager_state(drop_defaults=True)
     nbs = {'index.ipynb': _nb([_md('# demosite\n\n> Widgets and maths, offline.'),
@@ -94,16 +111,23 @@ def demo_site(tmp_path_factory):
                                    widgets={'application/vnd.jupyter.widget-state+json': state}),
            'tutorials/01_maths.ipynb': _nb([_md('# Maths\n\n> Inline and display maths.'),
                                             _md('The density is $d = 1 - s$, and\n\n$$\\sum_i m_i = (1 - s)\\,n$$\n\n'
-                                                'Back to [the widgets](../00_widgets.ipynb).')])}
+                                                'Back to [the widgets](../00_widgets.ipynb).')]),
+           # titled by a module's name, as nbdev notebooks are; notebook-only headings, one alone in its cell; a `source` link
+           '10_docs.ipynb': _nb([_md('# docs\n\n> A documented function of sparseft.'), _md('## Shown'),
+                                 _md('### Helpers -\n\nText under a notebook-only heading.'), _md('### Alone -'),
+                                 _code('#| hide\nfrom nbdev.showdoc import show_doc'), _code('from sparseft.core import prunable_params'),
+                                 _code('show_doc(prunable_params)')])}
     for name, nb in nbs.items(): (d/'nbs'/name).write_text(json.dumps(nb))
     # Quarto, and what nbdev would run to install it, first on PATH: each notes that it ran, which must not happen
     fake, ran = d/'fakebin', d/'ran.txt'
     fake.mkdir()
     for cmd in ('quarto', 'pip', 'curl', 'sudo'):
         (fake/cmd).write_text(f'#!/bin/sh\necho {cmd} "$@" >> "{ran}"\nexit 1\n'); (fake/cmd).chmod(0o755)
-    res = build(d, d/'site', env={**os.environ, 'PATH': f"{fake}{os.pathsep}{os.environ.get('PATH', '')}"})
+    env = {**{k: v for k, v in os.environ.items() if k not in REPO_VARS}, 'SPARSEFT_DOCS_REPO': FORK,
+           'PATH': f"{fake}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = build(d, d/'site', env=env)
     assert not ran.exists(), f"the build ran {ran.read_text()}"
-    return {**res, 'expected': ['index.html', 'widgets.html', 'tutorials/maths.html'], 'models': (slider.model_id, button.model_id)}
+    return {**res, 'expected': ['index.html', 'widgets.html', 'docs.html', 'tutorials/maths.html'], 'models': (slider.model_id, button.model_id)}
 
 @contextmanager
 def serve(folder:Path):
@@ -268,7 +292,7 @@ def test_api_page(chromium, project_server):
     url, log = project_server
     text = browse(chromium, url + 'core.html', '--dump-dom')
     dom = Links(text)
-    assert dom.title.strip() == 'core – sparseft'
+    assert dom.title.strip() == 'Core vocabulary – sparseft'  # the notebook is `# core`: sparseft-page-titles in _quarto.yml
     assert 'core.html' in dom.sidebar and 'index.html' in dom.sidebar
     assert 'prunable_params' in dom.ids
     sig = re.search(r'id="prunable_params".*?<pre[^>]*>(.*?)</pre>', text, re.S)
@@ -302,7 +326,7 @@ def test_maths_render(chromium, demo_server):
     dom = Links(browse(chromium, url + 'tutorials/maths.html', '--dump-dom'))
     assert dom.classes.count('katex') == 2 and dom.classes.count('katex-display') == 1, 'the maths did not render'
     assert dom.title.strip() == 'Maths – demosite'
-    assert set(dom.sidebar) == {'../index.html', '../widgets.html', 'maths.html'}
+    assert set(dom.sidebar) == {'../index.html', '../widgets.html', '../docs.html', 'maths.html'}
     assert any(p.startswith('/vendor/katex/fonts/') and c == 200 for p, c in log)
     assert not [x for x in log if x[1] >= 400 and x[0] != '/favicon.ico'], log
 
@@ -313,6 +337,197 @@ def test_signature_comments_show_names_not_markdown(project_site):
         for m in re.finditer(r'<span class="co">(.*?)</span>', p.read_text(), re.S):
             if re.search(r'\]\((https?:|[\w./-]+\.html)', m.group(1)): bad.append(f"{p.name}: {m.group(1)[:100]}")
     assert not bad, bad[:5]
+
+# ---------------------------------------------------------------- what a reader reads: headings, navigation, links, words
+
+NBS = ROOT/'nbs'
+PAGES = {published(nb, NBS): nb.relative_to(NBS).as_posix() for nb in notebooks(NBS)}  # page -> its notebook
+
+def reading_order() -> list[str]:
+    "The pages in the order a reader takes them: home, the quickstart, the other tutorials, then the numbered notebooks in number order."
+    tutorials = sorted(p for p in PAGES if p.startswith('tutorials/') and p != 'tutorials/quickstart.html')
+    numbered = [published(nb, NBS) for nb in sorted(NBS.glob('[0-9]*.ipynb'), key=lambda p: p.name)]
+    return ['index.html', 'tutorials/quickstart.html', *tutorials, *numbered]
+
+def headings_and_toc(text:str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    "A page's headings (level, id of their section, text) and its table of contents' entries (target id, text)."
+    heads = [(m.group(1), m.group(2), html.unescape(re.sub(r'<[^>]+>', '', m.group(3))).strip())
+             for m in re.finditer(r'<h([1-6])\b[^>]*?(?:data-anchor-id="([^"]*)")?[^>]*>(.*?)</h\1>', text, re.S)]
+    toc = re.search(r'<nav id="TOC".*?</nav>', text, re.S)
+    entries = [(m.group(1), html.unescape(re.sub(r'<[^>]+>', '', m.group(2))).strip())
+               for m in re.finditer(r'<a href="#([^"]*)"[^>]*>(.*?)</a>', toc.group(0) if toc else '', re.S)]
+    return heads, entries
+
+def test_no_heading_or_toc_entry_ends_in_a_dash(project_site, demo_site):
+    "A notebook-only heading (`## Helpers -`) shows without its ` -` and has no entry in the page's table of contents."
+    bad, unlisted = [], 0
+    for page in sorted(PAGES):
+        t = (project_site['out']/page).read_text()
+        heads, toc = headings_and_toc(t)
+        bad += [f'{page}: heading {h!r}' for _, _, h in heads if re.search(r'\s-$', h)]
+        bad += [f'{page}: contents entry {e!r}' for _, e in toc if re.search(r'\s-$', e)]
+        hidden = set(re.findall(r'<section id="([^"]+)" class="level\d[^"]*\bunlisted\b', t))
+        unlisted += len(hidden)
+        bad += [f'{page}: notebook-only heading #{i} is in the contents' for i, _ in toc if i in hidden]
+    assert not bad, '\n'.join(bad)
+    assert unlisted >= 30, unlisted  # the project's notebooks have about forty
+    t = (demo_site['out']/'docs.html').read_text()
+    heads, toc = headings_and_toc(t)
+    assert [h for _, _, h in heads if h in ('Shown', 'Helpers', 'Alone')] == ['Shown', 'Helpers', 'Alone'], heads  # one alone in its cell too
+    assert [e for _, e in toc] == ['Shown', 'prunable_params'], toc
+    assert 'Text under a notebook-only heading.' in t
+
+def sidebar(text:str) -> list[tuple[str, list[tuple[str, str]]]]:
+    "The sidebar's sections, each with its (href, text) entries, in order."
+    nav = re.search(r'<nav id="quarto-sidebar".*?</nav>', text, re.S).group(0)
+    out = []
+    for sec in re.finditer(r'<li class="sidebar-item sidebar-item-section">.*?<span class="menu-text">(.*?)</span>(.*?)</ul></li>', nav, re.S):
+        out.append((html.unescape(sec.group(1)), [(h, html.unescape(x)) for h, x in
+                    re.findall(r'<a href="([^"]+)" class="sidebar-item-text sidebar-link[^"]*"[^>]*><span class="menu-text">(.*?)</span>', sec.group(2))]))
+    return out
+
+def test_sidebar_in_reading_order_with_human_titles(project_site):
+    "Getting started (home, quickstart), How-to (the other tutorials), API (the numbered notebooks, in number order), titled for people."
+    out = project_site['out']
+    secs = sidebar((out/'index.html').read_text())
+    assert [name for name, _ in secs] == ['Getting started', 'How-to', 'API'], secs
+    assert [h for _, es in secs for h, _ in es] == reading_order(), secs
+    assert secs[0][1] == [('index.html', 'Home'), ('tutorials/quickstart.html', 'Quickstart')]
+    api = dict(secs[2][1])
+    assert api['importance.html'] == 'Importance scores' and api['core.html'] == 'Core vocabulary', api
+    # no API page is titled by its bare module name (`importance`, `mask_ops`): each has a title in _quarto.yml
+    assert not [t for t in api.values() if re.fullmatch(r'[a-z_][a-z0-9_]*', t)], api
+    for page, title in api.items():
+        t = (out/page).read_text()
+        assert f'<title>{html.escape(title)} – sparseft</title>' in t and re.search(rf'<h1 class="title">{re.escape(html.escape(title))}</h1>', t), page
+
+def test_previous_and_next_links_follow_the_reading_order(project_site):
+    order = reading_order()
+    for i, page in enumerate(order):
+        t = (project_site['out']/page).read_text()
+        nav = re.search(r'<nav class="page-navigation">(.*?)</nav>', t, re.S)
+        assert nav, f'{page}: no previous/next links'
+        links = dict(re.findall(r'<div class="nav-page nav-page-(previous|next)"><a href="([^"]+)"', nav.group(1)))
+        base = posixpath.dirname(page)
+        want = {k: posixpath.relpath(order[j], base or '.') for k, j in (('previous', i - 1), ('next', i + 1)) if 0 <= j < len(order)}
+        assert links == want, (page, links, want)
+
+def test_repository_links(project_site, demo_site):
+    "The navbar links the repository; `source` links read <git_url>/blob/<branch>/<file>#L<line> at the line of the definition."
+    ini = settings()
+    repo, branch = ini['git_url'].rstrip('/'), ini['branch']
+    for page in ('index.html', 'core.html', 'tutorials/quickstart.html'):
+        t = (project_site['out']/page).read_text()
+        assert re.search(rf'<a class="nav-link" href="{re.escape(repo)}"[^>]*><i class="bi bi-github"', t), page
+        assert f'href="{repo}/issues/new"' in t, page
+    t = (project_site['out']/'core.html').read_text()
+    links = re.findall(r'<a href="([^"]+)"[^>]*>source</a>', t)
+    assert len(links) >= 10, links
+    src = (ROOT/'sparseft'/'core.py').read_text().splitlines()
+    for link in links:
+        m = re.fullmatch(rf'{re.escape(repo)}/blob/{re.escape(branch)}/(sparseft/core\.py)#L(\d+)', link)
+        assert m, link
+        assert re.match(r'\s*(def|class|async def) \w+', src[int(m.group(2)) - 1]), (link, src[int(m.group(2)) - 1])
+    # the demo site is built with SPARSEFT_DOCS_REPO: every link to the repository follows it
+    # (nbdev finds no line for a function of another project, and writes `#LNone`: the link goes to the file)
+    t = (demo_site['out']/'docs.html').read_text()
+    assert re.findall(r'<a href="([^"]+)"[^>]*>source</a>', t) == [f'{FORK}/blob/{branch}/sparseft/core.py']
+    assert f'href="{FORK}"' in t and f'href="{FORK}/issues/new"' in t and repo not in t
+
+def test_repository_can_be_given(bd, monkeypatch):
+    "--repo / $SPARSEFT_DOCS_REPO override settings.ini; a bad address is refused."
+    cfg = {'git_url': 'https://github.com/sparseft/sparseft', 'branch': 'main'}
+    for k in REPO_VARS: monkeypatch.delenv(k, raising=False)
+    assert bd.docs_repo(cfg) == bd.Repo('https://github.com/sparseft/sparseft', 'main')
+    monkeypatch.setenv('SPARSEFT_DOCS_REPO', 'https://example.org/me/sparseft.git'); monkeypatch.setenv('SPARSEFT_DOCS_BRANCH', 'dev')
+    assert bd.docs_repo(cfg) == bd.Repo('https://example.org/me/sparseft', 'dev')
+    assert bd.docs_repo(cfg, 'https://example.org/you/x/', 'v1') == bd.Repo('https://example.org/you/x', 'v1')
+    with pytest.raises(bd.DocsError, match='is not an http'): bd.docs_repo(cfg, 'git@example.org:me/x')
+    page = ('<a href="https://github.com/old/x/blob/main/sparseft/core.py#L7" target="_blank">source</a>'
+            '<a href="https://github.com/fastai/fastcore/blob/master/fastcore/basics.py#L9">source</a>')
+    assert bd.point_source_links(page, bd.Repo('https://example.org/me/x', 'dev'), 'sparseft') == (
+        '<a href="https://example.org/me/x/blob/dev/sparseft/core.py#L7" target="_blank">source</a>'
+        '<a href="https://github.com/fastai/fastcore/blob/master/fastcore/basics.py#L9">source</a>')  # another package's: as it was
+
+class Visible(html.parser.HTMLParser):
+    "The text a reader sees on a page: its text (not scripts or styles), images' alt text, and the text its saved widgets show."
+    BLOCK = {'p', 'div', 'li', 'ul', 'ol', 'br', 'tr', 'td', 'th', 'table', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'pre', 'section',
+             'header', 'footer', 'nav', 'main', 'figure', 'figcaption', 'dt', 'dd', 'blockquote', 'img', 'button', 'option', 'label'}
+    def __init__(self, text:str):
+        super().__init__(convert_charrefs=True)
+        self.parts, self.script, self.state = [], None, []
+        self.feed(text)
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ('script', 'style'): self.script = a.get('type') or tag
+        if tag in self.BLOCK: self.parts.append(' ')
+        if a.get('alt'): self.parts.append(f" {a['alt']} ")
+    def handle_endtag(self, tag):
+        if tag in ('script', 'style'): self.script = None
+        if tag in self.BLOCK: self.parts.append(' ')
+    def handle_data(self, data):
+        if self.script is None: self.parts.append(data)
+        elif self.script == 'application/vnd.jupyter.widget-state+json': self.state.append(data)
+    @property
+    def text(self) -> str:
+        def strings(o):
+            if isinstance(o, str): yield o
+            elif isinstance(o, dict): yield from (x for k, v in o.items() if k not in ('layout', 'style') for x in strings(v))
+            elif isinstance(o, list): yield from (x for v in o for x in strings(v))
+        shown = [x for s in self.state for x in strings(json.loads(s)) if not x.startswith('IPY_MODEL_')]
+        return ' '.join(''.join(self.parts).split() + shown)
+
+# a temporary folder: /tmp/..., macOS's /var/folders/..., or a `tempfile` name (tmp + 8 characters, one a digit)
+TEMP_PATH = re.compile(r"""(?<![\w.~-])(?:/private)?(?:/tmp|/var/tmp|/var/folders|/dev/shm)/[^\s'"<>)\]]+"""
+                       r"""|(?<![\w-])tmp(?=[a-z0-9_]{0,7}\d)[a-z0-9_]{8}(?![\w-])""")
+# the project's original experiment plan, once called "the seed", and its design notes (not in the repository);
+# not a random seed: `seed=0`, `manual_seed`, "the same seed", "each seed", "that seed's split", "the seed and the epoch"
+PLAN_MENTION = re.compile(r"""\bthe\s+seed['’]s\b
+    | \bseed[ -](?:plan|document|spec|specification|design|experiments?)\b
+    | \bthe\s+seed\s+(?:sets|expects|allows|gives|groups|says|asks|wants|names|calls|lists|targets|requires|defines|describes|specifies|recommends|proposes|plans|keeps)\b
+    | \b(?:as\s+in|per|see)\s+the\s+seed\b
+    | \b(?:DESIGN|STYLE)\.md\b""", re.I | re.X)
+
+def test_plan_mention_pattern():
+    "What PLAN_MENTION finds: the plan, by its old name, and the notes; never a random seed."
+    for s in ["the seed's tables", "The seed’s baseline", "the number the seed sets targets for", "(the seed expects 0.8)",
+              "less than the seed allows", "The seed groups by model", "the seed plan", "seed-plan", "(DESIGN.md)", "STYLE.md, rule 21",
+              "as in the seed", "DESIGN.md’s readable prefix"]:
+        assert PLAN_MENTION.search(s), s
+    for s in ["seed=0", "torch.manual_seed(0)", "seed: int = 0", "two seeds", "statistics over seeds", "the same seed gives the same draws",
+              "a function of the seed and the epoch", "with the seed, it fixes the order", "recomputed from the seed)", "the seed of random masks",
+              "differ only in their seed", "(the calibration task or sample, the seed, include / exclude)", "that seed’s val or test rows",
+              "each seed adds noise", "seed_everything", "the experiment plan's targets", "seeds: 0 1"]:
+        assert not PLAN_MENTION.search(s), s
+    assert TEMP_PATH.search('runs in /tmp/tmpllerxwwa/cs3') and TEMP_PATH.search("Checkpoint('/tmp/quickstart-8t31b82_/x')")
+    assert TEMP_PATH.search('/var/folders/x1/abc/T/tmpab3_cdef/runs') and TEMP_PATH.search('in tmpab3_cdef/runs')
+    for s in ['runs in <tmp>/cs3', 'tmp_results', 'tmp/runs', "Path(tempfile.mkdtemp())", 'results/runs/x', '/tmp']:
+        assert not TEMP_PATH.search(s), s
+
+# Pages of notebooks whose owners have still to reword or rerun them (the tests xfail there, and pass once they are clean).
+# A page not listed here must be clean. (The docs' own notebooks, 00, 50, 50a, 60 and 70, are.)
+KNOWN_TEMP_PATHS = {'cli.html', 'cs3.html', 'runs.html', 'tutorials/quickstart.html', 'widgets.html'}
+KNOWN_PLAN_MENTIONS = {'cli.html', 'mask_generator.html', 'mask_ops.html', 'runs.html', 'sparse_lora.html', 'train.html',
+                       'tutorials/quickstart.html', 'widgets.html', 'wrapper.html'}
+
+def _found(rx, text:str) -> list[str]:
+    return [f"...{' '.join(text[max(0, m.start() - 50):m.end() + 30].split())}..." for m in rx.finditer(text)]
+
+def _known(known:set, what:str):
+    return [pytest.param(p, marks=pytest.mark.xfail(reason=f'{PAGES[p]} still shows {what}; its owner rewords or reruns it', strict=False))
+            if p in known else p for p in sorted(PAGES)]
+
+@pytest.mark.parametrize('page', _known(KNOWN_TEMP_PATHS, 'temporary paths'))
+def test_no_temporary_paths_on_page(project_site, page):
+    "Saved outputs show paths relative to their temporary folder (`<tmp>/runs`), never the folder of the run that saved them."
+    found = _found(TEMP_PATH, Visible((project_site['out']/page).read_text()).text)
+    assert not found, f"{page} ({PAGES[page]}) shows temporary paths:\n" + '\n'.join(found)
+
+@pytest.mark.parametrize('page', _known(KNOWN_PLAN_MENTIONS, 'mentions of the experiment plan as "the seed" or of DESIGN.md / STYLE.md'))
+def test_no_plan_or_design_notes_mentions_on_page(project_site, page):
+    "The pages speak in the project's own words: not of \"the seed\" (the original experiment plan) nor of DESIGN.md / STYLE.md, which readers do not have."
+    found = _found(PLAN_MENTION, Visible((project_site['out']/page).read_text()).text)
+    assert not found, f"{page} ({PAGES[page]}):\n" + '\n'.join(found)
 
 # ---------------------------------------------------------------- the project's pages, in a browser driven over DevTools
 
@@ -462,6 +677,48 @@ def test_quickstart_tutorial_shows_table_and_plots(browser, project_server):
     widths = browser.eval(IMAGES.replace("'main img, #quarto-document-content img, .content img'", "'img'"))
     assert len(widths) >= 5 and all(w > 0 for w in widths), widths
 
+REACH = """(() => {
+  const out = [], main = document.querySelector('main').getBoundingClientRect();
+  for (const t of document.querySelectorAll('main table')) {
+    let box = t;  // the element that scrolls the table sideways: the table itself, or a wrapper
+    while (box && !['auto', 'scroll'].includes(getComputedStyle(box).overflowX)) box = box.parentElement;
+    box = box && box.tagName !== 'MAIN' && box.tagName !== 'BODY' ? box : null;
+    const cells = t.querySelectorAll('tr:first-child > *'), last = cells[cells.length - 1];
+    if (box) box.scrollLeft = box.scrollWidth;  // scrolled to its end, the last column must be in view
+    const r = last.getBoundingClientRect(), b = (box || t).getBoundingClientRect();
+    out.push({cols: cells.length, last: last.innerText, right: r.right, left: r.left, boxRight: Math.min(b.right, main.right + 1),
+              boxLeft: b.left, wider: t.scrollWidth > t.clientWidth, scrolls: !!box});
+    if (box) box.scrollLeft = 0;
+  }
+  return out; })()"""
+
+@pytest.mark.parametrize('width', [1280, 800])
+def test_wide_tables_show_every_column(chromium, project_server, width):
+    "Every column of the quickstart's wide tables can be reached: the table scrolls sideways in its own box, inside the text column."
+    url, _ = project_server
+    b = Browser(chromium, width=width)
+    try:
+        b.goto(url + 'tutorials/quickstart.html')
+        tables = b.eval(REACH)
+        heads = b.eval("Array.from(document.querySelectorAll('table.dataframe thead th')).filter(th => th.innerHTML.includes('_<wbr>')).length")
+    finally: b.close()
+    assert len(tables) >= 4, tables
+    for t in tables:
+        assert t['boxLeft'] - 1 <= t['left'] and t['right'] <= t['boxRight'] + 1, (width, t)  # the last column is in view
+    assert heads >= 4  # column names break after `_`
+
+def test_shell_commands_wrap(browser, project_server):
+    "The install commands of the home page are read whole: shell code wraps instead of hiding behind a scrollbar."
+    url, _ = project_server
+    browser.goto(url + 'index.html')
+    blocks = browser.eval("""Array.from(document.querySelectorAll('main pre.sourceCode.sh')).map(p =>
+        ({text: p.innerText, sw: p.scrollWidth, cw: p.clientWidth, lines: p.getClientRects()[0].height}))""")
+    installs = [x for x in blocks if 'pip install' in x['text']]
+    assert len(installs) >= 2, blocks
+    for x in blocks: assert x['sw'] <= x['cw'] + 1, x
+    readme = (ROOT/'README.md').read_text()
+    for x in installs: assert ' '.join(x['text'].split()) in ' '.join(readme.split()), x['text']  # wrapped, not cut: the whole command
+
 def test_screenshots(browser, project_site, project_server, tmp_path):
     "Screenshots of the analysis, widgets and tutorial pages: into $SPARSEFT_SCREENSHOTS when set (to look at), else a temporary folder."
     from PIL import Image, ImageStat
@@ -469,7 +726,7 @@ def test_screenshots(browser, project_site, project_server, tmp_path):
     out = Path(os.environ.get('SPARSEFT_SCREENSHOTS') or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     site = project_site['out']
-    pages = ['analysis.html', 'widgets.html', *sorted(p.relative_to(site).as_posix() for p in (site/'tutorials').glob('*.html'))]
+    pages = ['index.html', 'analysis.html', 'widgets.html', *sorted(p.relative_to(site).as_posix() for p in (site/'tutorials').glob('*.html'))]
     assert len(pages) >= 3, pages
     for page in pages:
         browser.goto(url + page)
