@@ -36,12 +36,12 @@ from .validate import RUN_LAYOUT, save_report, validate_checkpoint
 
 # %% auto #0
 __all__ = ['BACKENDS', 'BACKEND_OPTIONS', 'DEVICES', 'EVAL_SPLITS', 'OPTIMIZERS', 'SCHEDULES', 'HASH_EXCLUDE', 'STATUSES',
-           'HEARTBEAT_EVERY', 'TOKENIZERS', 'KEEP_ON_RESTART', 'TrainConfig', 'lr_factor', 'model_label',
-           'sparsity_label', 'mask_file_info', 'run_id', 'row_length', 'epoch_batches', 'git_info', 'RunDir',
-           'Heartbeat', 'read_owner', 'run_is_alive', 'write_checkpoint_dir', 'save_checkpoint', 'latest_checkpoint',
-           'load_checkpoint', 'check_inputs', 'load_for_training', 'load_task_data', 'eval_loader', 'dist_env',
-           'resolve_device', 'weights_digest', 'cached_evaluate', 'peak_memory', 'RunResult', 'file_checksums',
-           'mask_spec', 'generate_masks', 'train']
+           'HEARTBEAT_EVERY', 'TOKENIZERS', 'TINY_TOKENIZERS', 'KEEP_ON_RESTART', 'TrainConfig', 'lr_factor',
+           'model_label', 'sparsity_label', 'mask_file_info', 'run_id', 'row_length', 'epoch_batches', 'git_info',
+           'RunDir', 'Heartbeat', 'read_owner', 'run_is_alive', 'write_checkpoint_dir', 'save_checkpoint',
+           'latest_checkpoint', 'load_checkpoint', 'check_inputs', 'load_tokenizer', 'load_model_and_tokenizer',
+           'load_for_training', 'load_task_data', 'eval_loader', 'dist_env', 'resolve_device', 'weights_digest',
+           'cached_evaluate', 'peak_memory', 'RunResult', 'file_checksums', 'mask_spec', 'generate_masks', 'train']
 
 # %% ../nbs/51_train.ipynb #1488f65d
 BACKENDS: dict[str, str | None] = {  # name -> None when available, else why not
@@ -493,11 +493,12 @@ def load_checkpoint(path: str | os.PathLike, # a folder written by `save_checkpo
     except (KeyError, ValueError, RuntimeError, TypeError) as e: raise ValueError(f"corrupt checkpoint {path}/state.pt: {e}") from e
     return progress
 
-# %% ../nbs/51_train.ipynb #e1c69fc4
+# %% ../nbs/51_train.ipynb #a984ec57
 TOKENIZERS: dict[str, Callable[[], object]] = {
     'minilm': lambda: _auto_tokenizer(minilm_path()),
     'smollm2': lambda: load_smollm2()[1],
 }
+TINY_TOKENIZERS: dict[str, str] = {'tiny-bert': 'minilm', 'tiny-llama': 'minilm', 'tiny-mixtral': 'minilm'}  # the tokenizer of each named model that has none
 
 def _auto_tokenizer(path):
     from transformers import AutoTokenizer
@@ -518,19 +519,42 @@ def check_inputs(config: TrainConfig, # the run's configuration
     for f in (config.masks, config.mask_file):
         if f is not None and not Path(f).is_file(): raise FileNotFoundError(f"{f}: no such mask file")
 
+def load_tokenizer(name: str, # a name in `TOKENIZERS`, a model of `fixtures.MODELS` that has a tokenizer, or a local folder
+                  ):
+    "A tokenizer by name or from a local folder."
+    if name in TOKENIZERS: return TOKENIZERS[name]()
+    if name in MODELS:
+        if (tok := load_model(name)[1]) is None: raise ValueError(f"model {name!r} has no tokenizer to lend; tokenizers: {', '.join(TOKENIZERS)}, or a folder")
+        return tok
+    return _auto_tokenizer(name)
+
+def load_model_and_tokenizer(model: str, # a name in `fixtures.MODELS` or a local checkpoint folder
+                             tokenizer: str | None = None, # another model's tokenizer (None: the model's own, or `TINY_TOKENIZERS`')
+                             model_kwargs: dict | None = None, # passed to a named model's loader
+                             load_dtype: str = 'float32', # dtype the model is loaded in (`sparse_lora.DTYPES`)
+                            ) -> tuple[nn.Module, object]:
+    "A model and a tokenizer that fit it; a tiny model gets `TINY_TOKENIZERS`' tokenizer and, unless `model_kwargs` sets one, its vocabulary size."
+    dtype, kwargs = DTYPES[load_dtype], dict(model_kwargs or {})
+    tok_name = tokenizer or TINY_TOKENIZERS.get(model)
+    tok = load_tokenizer(tok_name) if tok_name is not None else None
+    if _is_folder_model(model): net, own = load_model(model, dtype=dtype)
+    else:
+        if model in TINY_TOKENIZERS and tok is not None: kwargs.setdefault('vocab_size', len(tok))
+        net, own = load_model(model, **kwargs)
+        net = net.to(dtype)
+        use = tok if tok is not None else own
+        if use is not None and (n := net.get_input_embeddings().num_embeddings) < len(use):
+            fix = f"leave vocab_size out of model_kwargs (it then follows the tokenizer) or set it to {len(use)}" if model in TINY_TOKENIZERS \
+                else f"use a tokenizer of at most {n} tokens"
+            raise ValueError(f"model {model!r} has {n} token embeddings but tokenizer {tok_name or model!r} has {len(use)} tokens: {fix}")
+    tok = tok if tok is not None else own
+    if tok is None: raise ValueError(f"model {model!r} has no tokenizer: set tokenizer (one of {', '.join(TOKENIZERS)}, or a folder)")
+    return net, tok
+
 def load_for_training(config: TrainConfig, # the run's configuration
                      ) -> tuple[nn.Module, object]:
-    "The model (in `load_dtype`) and its tokenizer (or `config.tokenizer`'s)."
-    dtype = DTYPES[config.load_dtype]
-    if _is_folder_model(config.model): model, tok = load_model(config.model, dtype=dtype)
-    else:
-        model, tok = load_model(config.model, **config.model_kwargs)
-        model = model.to(dtype)
-    if config.tokenizer is not None:
-        tok = TOKENIZERS[config.tokenizer]() if config.tokenizer in TOKENIZERS else (
-            load_model(config.tokenizer)[1] if config.tokenizer in MODELS else _auto_tokenizer(config.tokenizer))
-    if tok is None: raise ValueError(f"model {config.model!r} has no tokenizer: set tokenizer (e.g. 'minilm') in the config")
-    return model, tok
+    "The model (in `load_dtype`) and its tokenizer (`load_model_and_tokenizer`)."
+    return load_model_and_tokenizer(config.model, config.tokenizer, config.model_kwargs, config.load_dtype)
 
 def load_task_data(config: TrainConfig, # the run's configuration
                   ):

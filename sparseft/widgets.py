@@ -28,10 +28,10 @@ from .sparse_lora import MODES
 from .train import TrainConfig, run_id
 
 # %% auto #0
-__all__ = ['RUNS_FOLDER', 'LAUNCH_FOLDER', 'SPARSITY_CHOICES', 'TABLE_COLUMNS', 'FILTERS', 'runs_dir', 'launch_dir', 'command',
-           'Launch', 'launch_run', 'sweep_configs', 'sweep_spec', 'launch_sweep', 'LaunchPanel', 'last_step',
-           'run_table', 'run_curves', 'plot_run_curves', 'verdict', 'figure_output', 'text_output', 'MonitorPanel',
-           'filter_runs', 'ExplorerPanel', 'dashboard']
+__all__ = ['RUNS_FOLDER', 'LAUNCH_FOLDER', 'SPARSITY_CHOICES', 'COLORS', 'TABLE_COLUMNS', 'FILTERS', 'runs_dir', 'launch_dir',
+           'command', 'Launch', 'launch_run', 'sweep_configs', 'sweep_spec', 'launch_sweep', 'state_kind',
+           'LaunchPanel', 'last_step', 'run_table', 'run_curves', 'plot_run_curves', 'verdict', 'figure_output',
+           'text_output', 'MonitorPanel', 'filter_runs', 'ExplorerPanel', 'dashboard']
 
 # %% ../nbs/80_widgets.ipynb #8b205915
 RUNS_FOLDER, LAUNCH_FOLDER = 'runs', 'launches'  # under a results folder: run directories; spec files and logs of launched commands
@@ -134,9 +134,9 @@ def launch_sweep(spec: dict, # a sweep spec (see sweep_spec)
     path = atomic_write_text(Path(folder or launch_dir(spec['results_dir']))/f'{name}.yaml', text)
     return _start('sweep', name, path, [*command('sparseft_sweep'), str(path), 'sweep', '--quiet'])
 
-# %% ../nbs/80_widgets.ipynb #04226584
+# %% ../nbs/80_widgets.ipynb #6659223c
 SPARSITY_CHOICES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the sparsity list's options
-_WIDTH, _STYLE = '300px', {'description_width': '80px'}  # of the panel's controls
+_WIDTH, _STYLE = '300px', {'description_width': '90px'}  # of the panel's controls
 
 def _paths(text: str) -> list[str]:
     "Paths from a text box: separated by commas or whitespace."
@@ -146,9 +146,19 @@ def _ints(text: str, name: str) -> list[int]:
     try: return [int(x) for x in text.replace(',', ' ').split()]
     except ValueError: raise ValueError(f"{name} must be whole numbers separated by commas, got {text!r}") from None
 
-def _message(text: str, error: bool = False) -> str:
-    color = '#b00020' if error else '#1b5e20'
-    return f'<pre style="white-space: pre-wrap; color: {color}; margin: 0">{html.escape(text)}</pre>'
+COLORS: dict[str, str] = {'info': '#37474f', 'running': '#0d47a1', 'done': '#1b5e20', 'failed': '#b00020'}  # message kind -> text colour
+
+def _message(text: str, kind: str = 'info') -> str:
+    "Preformatted text in the colour of its kind (`COLORS`); a failure in bold."
+    weight = 'bold' if kind == 'failed' else 'normal'
+    return f'<pre style="white-space: pre-wrap; color: {COLORS[kind]}; font-weight: {weight}; margin: 0">{html.escape(text)}</pre>'
+
+def state_kind(state: str, # a `Launch.state`, or a run's status or verdict
+              ) -> str:
+    "The colour kind of a state: 'failed' for a failure (or an invalid run), 'done', 'running', else 'info'."
+    word = state.split(' ', 1)[0].rstrip(':')
+    if word in ('failed', 'NOT'): return 'failed'
+    return {'done': 'done', 'valid': 'done', 'running': 'running'}.get(word, 'info')
 
 class LaunchPanel:
     "Controls for a run or a sweep and a Launch button that starts it in the background; `.widget` is what to display."
@@ -168,14 +178,14 @@ class LaunchPanel:
         self.sparsity = W.SelectMultiple(options=[(f'{s:.0%}', s) for s in SPARSITY_CHOICES], value=(0.5,), rows=4, description='sparsity', **c)
         self.mode = W.SelectMultiple(options=list(MODES), value=('sparse_to_sparse',), rows=3, description='mode', **c)
         self.seeds = W.Text(value='0', description='seeds', **c)
-        self.max_steps = W.IntText(value=self.train.pop('max_steps', 100), description='max steps', **c)
+        self.max_steps = W.IntText(value=self.train.pop('max_steps', 100), description='max_steps', **c)
         self.lr = W.FloatText(value=self.train.pop('lr', 5e-4), description='lr', **c)
         self.backend = W.ToggleButtons(options=['local', 'cs3'], value=backend, description='backend', style={'button_width': '80px', **_STYLE})
         self.launcher = W.Dropdown(options=list(CS3_LAUNCHERS), value='cszoo', description='launcher', **c)
         self.num_csx = W.BoundedIntText(value=1, min=1, max=64, description='num_csx', **c)
-        self.mount_dirs = W.Text(value='', placeholder='folders, comma-separated', description='mount dirs', **c)
-        self.python_paths = W.Text(value='', placeholder='folders, comma-separated', description='python paths', **c)
-        self.base_yaml = W.Text(value='', placeholder='ModelZoo params file (cszoo, to run)', description='base yaml', **c)
+        self.mount_dirs = W.Text(value='', placeholder='folders, comma-separated', description='mount_dirs', **c)
+        self.python_paths = W.Text(value='', placeholder='folders, comma-separated', description='python_paths', **c)
+        self.base_yaml = W.Text(value='', placeholder='ModelZoo params file (cszoo, to run)', description='base_yaml', **c)
         self.dry_run = W.Checkbox(value=True, description='dry run (write the YAML and the command only)', indent=False)
         self.cs3_box = W.VBox([W.HBox([W.VBox([self.launcher, self.num_csx, self.base_yaml]), W.VBox([self.mount_dirs, self.python_paths])]),
                                self.dry_run])
@@ -214,16 +224,20 @@ class LaunchPanel:
             configs = sweep_configs(spec)
             job = launch_run(configs[0]) if len(configs) == 1 else launch_sweep(spec)
         except (ValueError, TypeError, OSError) as e:
-            self.error = str(e); self.status.value = _message(f'not launched: {e}', error=True)
+            self.error = str(e); self.status.value = _message(f'not launched: {e}', 'failed')
             return None
         self.launches.append(job)
         self.update()
         return job
 
     def update(self):
-        "Show the state of every launch."
-        rows = [f"{j.kind} {j.name}: {j.state} (log: {j.log.parent.name}/{j.log.name})" for j in self.launches]
-        self.status.value = _message('\n'.join(rows) or 'nothing launched yet')
+        "Show the state of every launch, in the colour of its state (a failure in red, with the last line of its log)."
+        rows = []
+        for j in self.launches:
+            state = j.state
+            why = f": {j.log_tail(1)}" if state.startswith('failed') and j.log_tail(1) else ''
+            rows.append(_message(f"{j.kind} {j.name}: {state} (log: {j.log.parent.name}/{j.log.name}){why}", state_kind(state)))
+        self.status.value = ''.join(rows) or _message('nothing launched yet')
 
 # %% ../nbs/80_widgets.ipynb #630e3937
 TABLE_COLUMNS: tuple[str, ...] = ('run_id', 'status', 'step', 'backend', 'model', 'task', 'method', 'pattern', 'sparsity', 'mode', 'seed',
@@ -321,7 +335,7 @@ def _table_html(df: pd.DataFrame) -> str:
     show = show.round(4).astype(object).where(show.notna(), '')
     return f'<div style="max-height: 260px; overflow: auto; font-size: 11px">{show.to_html(index=False, border=0)}</div>'
 
-# %% ../nbs/80_widgets.ipynb #a55f02a1
+# %% ../nbs/80_widgets.ipynb #0adea36f
 class MonitorPanel:
     "The run table (Refresh button, optional timer), and the selected run's curves and validation verdict; `.widget` is what to display."
     def __init__(self, results_dir: str = 'results', # the results folder (runs in results_dir/runs)
@@ -362,7 +376,8 @@ class MonitorPanel:
         rid = self.runs.value
         if rid is None: self.plot.outputs, self.verdict.value = (), ''; return
         d = runs_dir(self.results_dir)/rid
-        self.verdict.value = f'<b>{html.escape(verdict(d))}</b>'
+        text = verdict(d)
+        self.verdict.value = f'<b style="color: {COLORS[state_kind(text)]}">{html.escape(text)}</b>'
         self.ax = plot_run_curves(d, Figure(figsize=(6.5, 3)).subplots())
         self.plot.outputs = (figure_output(self.ax.figure),)
 

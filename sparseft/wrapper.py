@@ -123,7 +123,7 @@ def prepare_sparse_model(model: nn.Module, # the model, changed in place
                          lora_config: SparseLoRAConfig | None = None, # adapters for the training modes
                          guard: str = 'none', # 'none', 'check' (raise on a broken mask before a forward) or 'enforce' (re-apply before each forward)
                         ) -> SparseModelWrapper:
-    "Prepare `model` for `mode` with `masks` and wrap it: the seed's `prepare_sparse_model(model, masks, mode)`."
+    "Prepare `model` for `mode` with `masks` and wrap it, in one call."
     return SparseModelWrapper(model, masks, mode, lora_config, guard)
 
 # %% ../nbs/41_wrapper.ipynb #e5683404

@@ -70,9 +70,11 @@ def test_two_sweeps_at_once_with_two_jobs_each(tmp_path):
     procs = [_sweep(spec, '--jobs', '2') for _ in range(2)]
     outs = [p.communicate(timeout=400) for p in procs]
     for p, (out, err) in zip(procs, outs): assert p.returncode == 0, err[-3000:]
-    counts = [re.search(r'8 runs: (\d+) done \((\d+) trained now\), 0 failed, (\d+) run by other processes', out) for out, _ in outs]
-    assert all(counts), outs
-    counts = [tuple(map(int, m.groups())) for m in counts]
+    def counts(out):  # (done, trained now, run by the other sweep)
+        m = re.search(r'8 runs: (\d+) done, 0 failed(?:, (\d+) run by other processes)?; (?:trained now: (\d+) \(\3 done\)|nothing trained now)', out)
+        assert m, out
+        return int(m[1]), int(m[3] or 0), int(m[2] or 0)
+    counts = [counts(out) for out, _ in outs]
     assert all(done + busy == 8 for done, _, busy in counts), counts  # done: trained here, or found done (and verified)
     assert sum(trained for _, trained, _ in counts) == 8, counts  # each run trained by exactly one of the two
     for rc in runs:
@@ -146,3 +148,13 @@ def test_bad_spec_exits_2_and_writes_nothing(tmp_path):
     assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
     assert r.stderr == f"sparseft_sweep: error: {spec} line 4: sparsities: 1.0 is outside [0, 1)\n"
     assert not (tmp_path/'results').exists()
+
+def test_failed_runs_are_reported_as_failed(tmp_path):
+    "Runs that fail as they load (a vocabulary smaller than the tokenizer's) are counted as failed, never as done or trained successfully."
+    spec = _spec(tmp_path, sparsities='[0.5]', patterns='[unstructured]', modes='[dense]',  # dense: no masks stage to stop the sweep first
+                 train='max_steps: 2').read_text().replace('vocab_size: 30522', 'vocab_size: 256')
+    (tmp_path/'spec.yaml').write_text(spec + 'seeds: [0, 1]\n')
+    r = subprocess.run([str(BIN/'sparseft_sweep'), str(tmp_path/'spec.yaml'), 'sweep', '--quiet'], env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert '2 runs: 0 done, 2 failed; trained now: 2 (2 failed);' in r.stdout, r.stdout
+    assert len(re.findall(r"-> failed: .*model 'tiny-bert' has 256 token embeddings", r.stdout)) == 2, r.stdout

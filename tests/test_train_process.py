@@ -40,7 +40,7 @@ def test_cli_runs_and_refuses_bad_input(tmp_path):
     assert v.returncode == 0 and v.stdout.startswith('valid for sparse_to_sparse'), (v.stdout, v.stderr)
     for args, needle in ((['--sparsity', '1.5'], 'sparsity must be in [0, 1), got 1.5'), (['--task', 'no-such-task'], "unknown task 'no-such-task'"),
                          (['--model', 'no/such/model'], "model 'no/such/model' is neither a known name")):
-        bad = _run([BIN/'sparseft_train', '--config', str(path), '--results_dir', str(tmp_path/'bad'), *args])
+        bad = _run([BIN/'sparseft_train', '--config', str(path), '--runs_dir', str(tmp_path/'bad'), *args])
         assert bad.returncode == 2 and bad.stderr.count('\n') == 1 and needle in bad.stderr, (args, bad.stderr)
         assert not (tmp_path/'bad').exists()
 
@@ -103,3 +103,20 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert [l['step'] for l in RunDir(run_dir).read_metrics() if 'eval' not in l] == [1, 2, 3, 4, 5]
     assert result['metrics']['train_samples'] == 5 * 2 * 8  # both processes' batches counted
     assert not list(run_dir.rglob('.tmp*'))
+
+def test_every_offered_model_launches_from_the_panel(tmp_path, monkeypatch):
+    "Each model the launch panel offers (every name in fixtures.MODELS), as offered: no tokenizer or vocabulary set, a 2-step run."
+    from sparseft.widgets import LaunchPanel
+    monkeypatch.setenv('OMP_NUM_THREADS', '1'); monkeypatch.setenv('TOKENIZERS_PARALLELISM', 'false')
+    panel = LaunchPanel(results_dir=str(tmp_path), train={'max_train_examples': 16, 'max_eval_examples': 16, 'batch_size': 8, 'max_length': 32})
+    panel.max_steps.value = 2
+    for model in panel.model.options:
+        panel.model.value = model
+        panel.button.click()
+        assert panel.error is None, (model, panel.error)
+    assert [j.name.split('_')[1] for j in panel.launches] == list(panel.model.options)
+    for job in panel.launches:
+        assert job.wait(timeout=900) == 0, (job.name, job.log_tail(10))
+        assert (job.run_dir/'status').read_text() == 'done\n', job.name
+    panel.update()
+    assert panel.status.value.count('done') == len(panel.launches) and 'failed' not in panel.status.value
