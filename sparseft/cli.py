@@ -16,10 +16,11 @@ import pandas as pd
 from fastcore.script import Param, call_parse
 
 from .analysis import analyze, format_analysis
-from .core import atomic_write_bytes, atomic_write_json, atomic_write_text, check_sparsity, seed_everything
+from .core import METHODS, atomic_write_bytes, atomic_write_json, atomic_write_text, check_choice, check_sparsity, seed_everything
 from .data import calibration_data
 from .mask_generator import MaskGenerator
-from .mask_ops import check_mask_overwrite, compute_sparsity_stats, mask_file_stem, plot_sparsity_histogram, save_mask
+from .mask_ops import (check_mask_overwrite, compute_sparsity_stats, mask_file_stem, plot_sparsity_histogram, save_mask,
+                               save_pruned_weights, weights_file_for)
 from .runs import (check_spec_inputs, compute_sweep_masks, expand, format_status, load_spec, rebuild_registry, register_runs, registry_path, run_one,
                            select_run, status_table, sweep, sweep_session)
 from .cs3 import expand_num_csx
@@ -78,6 +79,8 @@ def compute_mask_files(model: str = 'minilm', # a model name (`fixtures.MODELS`)
                        method: str = 'magnitude', # importance method
                        pattern: str = 'unstructured', # sparsity pattern
                        scope: str = 'layer', # threshold scope
+                       allocation: str = 'uniform', # how each level spreads over the layers: 'uniform' or 'owl'
+                       sequential: bool | None = None, # calibrate block by block (wanda, sparsegpt); None: the method's default
                        calib_task: str | None = None, # task for data-driven methods (default: imdb-lm for causal LMs, else rt-sentiment)
                        n_calib: int = 32, # calibration sequences
                        seq_len: int = 128, # tokens per calibration sequence
@@ -89,18 +92,19 @@ def compute_mask_files(model: str = 'minilm', # a model name (`fixtures.MODELS`)
                        overwrite: bool = False, # replace mask files that hold other masks (else: refuse before writing anything)
                        progress: bool = True, # show progress bars
                       ) -> pd.DataFrame:
-    "Compute masks for every sparsity level and write their mask, stats and histogram files; returns one row per level."
+    "Compute masks for every sparsity level and write their mask, stats and histogram files (and, for sparsegpt, the updated weights); returns one row per level."
     levels = [check_sparsity(s) for s in sparsities]
     if not levels: raise ValueError("no sparsity given")
-    gen = MaskGenerator(method=method, pattern=pattern, scope=scope, n=n, m=m, seed=seed, include=include, exclude=exclude)
+    gen = MaskGenerator(method=method, pattern=pattern, scope=scope, n=n, m=m, seed=seed, include=include, exclude=exclude,
+                        allocation=allocation, sequential=sequential)
     out = Path(out_dir)
-    stems = {s: mask_file_stem(method, pattern, scope, s, n, m) for s in levels}
+    stems = {s: mask_file_stem(method, pattern, scope, s, n, m, extra=gen.file_labels) for s in levels}
     seed_everything(seed)
     t0 = time.perf_counter()
     net, tok = load_model_and_tokenizer(model)
     loader = None
-    if method != 'magnitude': loader = calibration_data(net, tok, task=calib_task, n_samples=n_calib, seq_len=seq_len, seed=seed)
-    all_masks = gen.generate(net, levels, dataloader=loader, progress=progress)
+    if gen.needs_calibration: loader = calibration_data(net, tok, task=calib_task, n_samples=n_calib, seq_len=seq_len, seed=seed)
+    all_masks, weights = gen.generate_with_weights(net, levels, dataloader=loader, progress=progress)
     info = dict(method=method, pattern=pattern, scope=scope)
     meta = {'seed': seed}  # the settings the file name leaves out
     if pattern == 'nm': meta |= {'n': n, 'm': m}
@@ -114,16 +118,22 @@ def compute_mask_files(model: str = 'minilm', # a model name (`fixtures.MODELS`)
     for s in levels:
         masks, stem = all_masks[s], stems[s]
         path = out/f"masks_{stem}.safetensors"
-        if not same[s]: save_mask(masks, path, metadata=meta, sparsity=s, model=str(model), **info)
+        level_meta = {**meta, **gen.metadata(masks)} if gen.file_labels or gen.updates_weights else meta  # one-shot settings, per-layer sparsities
+        wrote_weights = False
+        if s in weights:  # written before its mask file, which names it
+            wpath = weights_file_for(path)
+            if wrote_weights := not (same[s] and wpath.is_file()): save_pruned_weights(weights[s], wpath, masks)
+            level_meta['weights_file'] = wpath.name
+        if not same[s]: save_mask(masks, path, metadata=level_meta, sparsity=s, model=str(model), **info)
         stats = compute_sparsity_stats(masks)
         atomic_write_json(out/f"stats_{stem}.json", {'sparsity': s, **info, 'model': str(model), **stats})
         ax = plot_sparsity_histogram(stats)
-        ax.set_title(f"{Path(str(model)).name}: {method} {pattern} {scope}, target {s:.0%}")
+        ax.set_title(f"{Path(str(model)).name}: {' '.join((method, pattern, scope, *gen.file_labels))}, target {s:.0%}")
         fig = ax.figure
         buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100, bbox_inches='tight'); plt.close(fig)
         atomic_write_bytes(out/f"histogram_{stem}.png", buf.getvalue())
         rows.append({'sparsity': s, 'achieved': stats['global']['sparsity'], 'layers': stats['global']['num_layers'],
-                     'file': str(path), 'written': not same[s]})
+                     'file': str(path), 'written': not same[s], 'files': 2 + (not same[s]) + wrote_weights})
     df = pd.DataFrame(rows)
     df.attrs['seconds'] = time.perf_counter() - t0
     return df
@@ -132,9 +142,11 @@ def compute_mask_files(model: str = 'minilm', # a model name (`fixtures.MODELS`)
 @call_parse
 def sparseft_compute_masks(
     model: str = 'minilm', # model name (minilm, smollm2, tiny-llama, ...) or local checkpoint folder
-    method: str = 'magnitude', # importance: magnitude, gradient, taylor, wanda
+    method: str = 'magnitude', # importance (magnitude, gradient, taylor, wanda) or sparsegpt (prunes and updates the weights)
     pattern: str = 'unstructured', # unstructured, structured, nm, random
     scope: str = 'layer', # layer, global or row
+    allocation: str = 'uniform', # how each level spreads over the layers: uniform, or owl (outlier-weighted, from calibration data)
+    sequential: bool = False, # calibrate block by block on the pruned blocks' outputs (wanda; sparsegpt always does)
     sparsity: Param("sparsity levels in [0, 1) (default: 0.5; 1 - N/M for pattern nm)", float, nargs='+') = None,
     output_dir: Param("folder of the mask, stats and histogram files (default: masks/<model name>)", str) = None,
     calib: bool = False, # feed data-driven scorers calibration data from the default task (implied by gradient/taylor/wanda)
@@ -154,20 +166,21 @@ def sparseft_compute_masks(
     with cli_errors('sparseft_compute_masks', debug=debug):
         output_dir = renamed_flag('sparseft_compute_masks', 'out', out, output_dir)
         n_calib = renamed_flag('sparseft_compute_masks', 'n_samples', n_samples, n_calib, 32)
-        if calib and method == 'magnitude': raise ValueError("--calib needs a data-driven method (gradient, taylor, wanda); magnitude uses no data")
+        if calib and method == 'magnitude': raise ValueError("--calib needs a data-driven method (gradient, taylor, wanda, sparsegpt); magnitude uses no data")
         try: n, m = (int(x) for x in nm.split(':'))
         except ValueError: raise ValueError(f"--nm must look like N:M (e.g. 2:4), got {nm!r}") from None
         levels = sparsity if sparsity is not None else ([1 - n / m] if pattern == 'nm' else [0.5])
         output_dir = output_dir or f"masks/{Path(model).name}"
-        df = compute_mask_files(model, output_dir, levels, method=method, pattern=pattern, scope=scope, calib_task=calib_task, n_calib=n_calib,
+        df = compute_mask_files(model, output_dir, levels, method=method, pattern=pattern, scope=scope, allocation=allocation,
+                                sequential=True if sequential else None, calib_task=calib_task, n_calib=n_calib,
                                 seq_len=seq_len, seed=seed, n=n, m=m, include=include, exclude=exclude, overwrite=overwrite)
         print(df.to_string(index=False))
         kept = int((~df.written).sum())
-        print(f"wrote {3 * len(df) - kept} files to {output_dir} in {df.attrs['seconds']:.1f} s"
+        print(f"wrote {int(df.files.sum())} files to {output_dir} in {df.attrs['seconds']:.1f} s"
               + (f" ({kept} of the mask files already held these masks: left as they were)" if kept else ''))
 
 # %% ../nbs/90_cli.ipynb #3c50499d
-_TRAIN_FLAGS = ('model', 'task', 'tokenizer', 'masks', 'method', 'pattern', 'scope', 'sparsity', 'n_calib', 'calib_task', 'lr', 'epochs', 'max_steps',
+_TRAIN_FLAGS = ('model', 'task', 'tokenizer', 'masks', 'method', 'pattern', 'scope', 'allocation', 'sparsity', 'n_calib', 'calib_task', 'lr', 'epochs', 'max_steps',
                 'batch_size', 'grad_accum', 'max_length', 'max_train_examples', 'max_eval_examples', 'eval_every', 'checkpoint_every', 'seed',
                 'device')
 
@@ -208,9 +221,11 @@ def sparseft_train(
     task: Param(_cfg("task name (rt-sentiment, imdb-lm, boolq) or a local data file", 'task'), str) = None,
     tokenizer: Param(_cfg("another model's tokenizer", default="the model's own; MiniLM's for tiny models"), str) = None,
     masks: Param(_cfg("a mask file (instead of computing masks)", default='none'), str) = None,
-    method: Param(_cfg("importance method of computed masks", 'method'), str) = None,
+    method: Param(_cfg("importance method of computed masks, or sparsegpt", 'method'), str) = None,
     pattern: Param(_cfg("pattern of computed masks", 'pattern'), str) = None,
     scope: Param(_cfg("scope of computed masks", 'scope'), str) = None,
+    allocation: Param(_cfg("uniform or owl: how computed masks spread the sparsity over layers", 'allocation'), str) = None,
+    sequential: bool = False, # computed masks calibrate block by block (wanda; sparsegpt always does)
     sparsity: Param(_cfg("sparsity of computed masks", default='none: no masks'), float) = None,
     n_calib: Param(_cfg("calibration examples of data-driven methods", 'n_calib'), int) = None,
     calib_task: Param(_cfg("calibration task", default='imdb-lm for causal LMs, else rt-sentiment'), str) = None,
@@ -245,6 +260,7 @@ def sparseft_train(
     "Run one fine-tuning experiment into its run directory."
     with cli_errors('sparseft_train', debug=debug):
         given = {k: v for k, v in locals().items() if k in _TRAIN_FLAGS}
+        if sequential: given['sequential'] = True
         given['results_dir'] = renamed_flag('sparseft_train', 'results_dir', results_dir, runs_dir)
         opts = {k: v for k, v in dict(launcher=launcher, num_csx=num_csx, mount_dirs=mount_dirs, python_paths=python_paths,
                                       base_yaml=base_yaml, dry_run=dry_run or None).items() if v is not None}
@@ -274,7 +290,7 @@ def sparseft_validate(
     if code: raise SystemExit(code)
 
 # %% ../nbs/90_cli.ipynb #010988a2
-QUICKSTART_METHODS = {'magnitude': 'layer', 'wanda': 'row'}  # method -> the scope its paper uses
+QUICKSTART_METHODS = {'magnitude': 'layer', 'wanda': 'row', 'sparsegpt': 'layer'}  # method -> the scope its paper uses
 
 QUICKSTART: dict = dict(model='minilm', task='rt-sentiment', batch_size=32, max_length=64, group_by_length=True, n_calib=64)  # shared settings
 QUICKSTART_DENSE: dict = dict(lr=3e-3, max_train_examples=1500, lora={'r': 8, 'alpha': 16, 'sparsity_mode': 'dense'})  # the baseline
@@ -287,15 +303,18 @@ def quickstart_table(results: list[RunResult], # finished runs
     for res in results:
         m, sc = res.metrics, json.loads((res.run_dir/'sparse_config.json').read_text())
         acc = lambda k: (m.get(k) or {}).get('accuracy', float('nan'))
-        rows.append({'run': res.run_id, 'mode': res.validation['mode'], 'method': sc.get('method') or '-',
+        method = sc.get('method') or '-'
+        if sc.get('allocation', 'uniform') != 'uniform': method += f"+{sc['allocation']}"
+        rows.append({'run': res.run_id, 'mode': res.validation['mode'], 'method': method,
                      'sparsity': sc.get('sparsity') or 0.0, 'dense': acc('eval_dense'), 'pruned': acc('eval_pruned'), 'final': acc('eval_final'),
                      'sparsity_after_merge': m['sparsity_after_merge'], 'violations': res.validation['total_violations'],
                      'valid': res.validation['valid'], 'seconds': res.timings.get('total')})
     return pd.DataFrame(rows)
 
 def quickstart(results_dir: str | Path = 'results', # the results folder: runs go to results_dir/runs, the table to results_dir/quickstart.csv
-               methods: tuple[str, ...] = ('magnitude', 'wanda'), # importance methods (scope as in `QUICKSTART_METHODS`)
+               methods: tuple[str, ...] = ('magnitude', 'wanda'), # importance methods or sparsegpt (scope as in `QUICKSTART_METHODS`)
                sparsities: tuple[float, ...] = (0.5, 0.7), # sparsity levels
+               allocation: str = 'uniform', # how each level spreads over the layers: 'uniform' or 'owl'
                modes: tuple[str, ...] = ('sparse_to_dense', 'sparse_to_sparse'), # sparse LoRA modes
                max_eval_examples: int | None = None, # held-out reviews per evaluation (None: the whole test split, 852)
                dense: dict | None = None, # overrides of `QUICKSTART_DENSE` (shorter runs for tests)
@@ -315,7 +334,7 @@ def quickstart(results_dir: str | Path = 'results', # the results folder: runs g
             for mode in modes:
                 sp = {**QUICKSTART_SPARSE, **(sparse or {})}
                 cfg = TrainConfig(**{**common, **sp, 'model': merged, 'method': method, 'scope': QUICKSTART_METHODS.get(method, 'layer'),
-                                     'sparsity': s, 'lora': {**sp['lora'], 'sparsity_mode': mode}})
+                                     'allocation': allocation, 'sparsity': s, 'lora': {**sp['lora'], 'sparsity_mode': mode}})
                 results.append(train(cfg, progress=progress))
     df = quickstart_table(results)
     atomic_write_text(out/'quickstart.csv', df.to_csv(index=False))
@@ -325,15 +344,19 @@ def quickstart(results_dir: str | Path = 'results', # the results folder: runs g
 @call_parse
 def sparseft_quickstart(
     results_dir: str = 'results', # results folder: runs in results_dir/runs, the table in results_dir/quickstart.csv
+    methods: Param("importance methods of the sparse runs: magnitude, gradient, taylor, wanda or sparsegpt", str, nargs='+') = ('magnitude', 'wanda'),
+    sparsities: Param("sparsity levels of the sparse runs", float, nargs='+') = (0.5, 0.7),
+    allocation: str = 'uniform', # how each level spreads over the layers: uniform or owl
     quiet: bool = False, # no progress bars
     debug: bool = False, # show tracebacks instead of one-line errors
     out: Param(DEPRECATED, str) = None, # deprecated spelling of --results_dir
 ):
-    "The README's main job on the bundled defaults (all-MiniLM-L6-v2, rt-sentiment), on CPU: 9 runs and their table."
+    "The README's main job on the bundled defaults (all-MiniLM-L6-v2, rt-sentiment), on CPU: 9 runs (by default) and their table."
     with cli_errors('sparseft_quickstart', debug=debug):
         results_dir = renamed_flag('sparseft_quickstart', 'out', out, results_dir, 'results')
         t0 = time.perf_counter()
-        df = quickstart(results_dir, progress=not quiet)
+        for m in methods: check_choice(m, QUICKSTART_METHODS | dict.fromkeys(METHODS), 'method')
+        df = quickstart(results_dir, methods=tuple(methods), sparsities=tuple(sparsities), allocation=allocation, progress=not quiet)
         with pd.option_context('display.width', 200, 'display.max_columns', 20):
             print(df.assign(run=df.run.str.slice(0, 60)).round(4).to_string(index=False))
         print(f"{len(df)} runs in {results_dir}/runs, table in {results_dir}/quickstart.csv ({time.perf_counter() - t0:.0f} s)")

@@ -23,7 +23,7 @@ from .core import Masks, atomic_write_text, check_choice, seed_everything
 from .mask_ops import apply_masks, compute_sparsity_stats, load_mask, save_mask
 from .sparse_lora import LORA_FORWARDS, SparseLoRALayer, apply_sparse_lora, lora_layers
 from .tasks import task_loader
-from .train import (RunDir, RunResult, TrainConfig, _Trainer, _base_state, _close_log, _finish, _make_masks, _open_log,
+from .train import (RunDir, RunResult, TrainConfig, _Trainer, _base_state, _close_log, _finish, _make_masks, _open_log, _prune_base,
                             _save_tensors, _start_evals, _trainable, _write_masks, check_inputs, epoch_batches, eval_loader, git_info, latest_checkpoint, load_for_training,
                             load_task_data, row_length, run_id, write_checkpoint_dir)
 from .validate import RUN_LAYOUT
@@ -291,14 +291,15 @@ def run_cstorch(run_dir: str | os.PathLike, # a run directory holding the run's 
     val_loader = eval_loader(data, tok, model, c, 'val') if c.eval_every else None
     tr.timed('load', t0)
     t0 = time.perf_counter()
-    masks, mask_info = _make_masks(c, model, tok, log)
+    masks, mask_info, weights = _make_masks(c, model, tok, log)
     if masks is not None:
         check_cs3_masks(masks, dict(model.named_parameters()))
     _write_masks(run, c, masks, mask_info)
     tr.timed('masks', t0)
     ckpt_dir = run/'model_dir'/'checkpoint'
     ckpt = latest_checkpoint(ckpt_dir) if resume else None
-    if ckpt is None: _start_evals(tr, c, model, masks, test_loader)
+    if ckpt is None: _start_evals(tr, c, model, masks, test_loader, weights)
+    _prune_base(c, model, masks, weights, resumed=ckpt is not None)
     sparse = masks if mode != 'dense' else None
     model = apply_sparse_lora(model, sparse, c.lora_config())
     _save_tensors(_base_state(model, masks), run/RUN_LAYOUT['base'])
@@ -735,7 +736,7 @@ def train_cs3(config: TrainConfig, # the run, backend 'cs3'
     if opts.launcher == 'cszoo' or config.masks is not None:  # check the masks against the model before launching
         model, tok = load_for_training(config)
         if config.masks is not None: masks = load_mask(config.masks)[0]
-        elif config.sparsity is not None: masks, _ = _make_masks(config, model, tok, logging.getLogger('sparseft.cs3'))
+        elif config.sparsity is not None: masks, _, _ = _make_masks(config, model, tok, logging.getLogger('sparseft.cs3'))
         if masks is not None: check_cs3_masks(masks, dict(model.named_parameters()))
     rid = run_id(config)
     run = RunDir(Path(config.results_dir)/rid)

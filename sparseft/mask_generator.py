@@ -598,6 +598,36 @@ class MaskGenerator:
         md['layer_sparsity'] = {n: round(1 - int(mk.count_nonzero()) / mk.numel(), 6) for n, mk in masks.items()}
         return md
 
+    def generate_with_weights(self,
+                              model: nn.Module, # the model to mask (put back as found, its weights included)
+                              sparsities: float | Iterable[float] | None, # one or several sparsity levels (None: 1 - n/m for 'nm')
+                              dataloader: Iterable | None = None, # calibration batches, as for `generate`
+                              max_batches: int | None = None, # use at most this many batches
+                              device: torch.device | str | None = None, # score on this device
+                              progress: bool = False, # progress bar while scoring
+                             ) -> tuple[dict[float, Masks], dict[float, dict[str, torch.Tensor]]]:
+        "`(masks, weights)` per level; for a method that updates weights (sparsegpt) each level starts from the weights as found, `weights[level]` holds the masked parameters as the method left them (CPU copies) and the model is restored; for the others `weights` is empty."
+        if not self.updates_weights: return self.generate(model, sparsities, dataloader, max_batches, device, progress), {}
+        params = dict(model.named_parameters())
+        masks, weights = {}, {}
+        for lv in self._levels(sparsities):
+            original = {n: p.detach().to('cpu', copy=True) for n, p in prunable_params(model, self.include, self.exclude).items()}
+            try:
+                masks |= self.generate(model, lv, dataloader, max_batches, device, progress)
+                weights[lv] = {n: params[n].detach().to('cpu', copy=True) for n in masks[lv]}
+            finally:
+                with torch.no_grad():
+                    for n, w in original.items(): params[n].copy_(w)
+        return masks, weights
+
+    @property
+    def file_labels(self) -> tuple[str, ...]:
+        "The settings beyond method, pattern, scope and sparsity that change the masks, as parts of a file name (`mask_ops.mask_file_stem`'s `extra`)."
+        labels = () if self.allocation == 'uniform' else (self.allocation,)
+        if self.sequential is not None and self.sequential != (self.method in ONESHOT_METHODS):  # not the method's default
+            labels += ('sequential' if self.sequential else 'whole-model',)
+        return labels
+
     def to_dict(self) -> dict:
         "The configuration as a plain dict (JSON/YAML-ready)."
         return asdict(self)

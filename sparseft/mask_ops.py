@@ -24,11 +24,12 @@ from .core import (
 from .mask_generator import ONESHOT_METHODS
 
 # %% auto #0
-__all__ = ['MASK_FORMAT', 'HEADER_KEY', 'HEADER_ENTRY', 'MASK_FILE_FORMATS', 'MASK_METHODS', 'compute_sparsity_stats',
-           'sparsity_stats_frame', 'validate_mask', 'pack_mask', 'unpack_mask', 'mask_checksum', 'MaskFileFormat',
-           'save_mask', 'load_mask', 'check_mask_overwrite', 'mask_file_stem', 'read_mask_header',
-           'legacy_mask_file_stems', 'find_mask_file', 'short_layer_name', 'sparsity_histogram_data',
-           'plot_sparsity_histogram', 'layer_sparsity_data', 'plot_layer_sparsity', 'apply_masks']
+__all__ = ['MASK_FORMAT', 'HEADER_KEY', 'HEADER_ENTRY', 'MASK_FILE_FORMATS', 'MASK_METHODS', 'WEIGHTS_FORMAT',
+           'compute_sparsity_stats', 'sparsity_stats_frame', 'validate_mask', 'pack_mask', 'unpack_mask',
+           'mask_checksum', 'MaskFileFormat', 'save_mask', 'load_mask', 'check_mask_overwrite', 'mask_file_stem',
+           'read_mask_header', 'legacy_mask_file_stems', 'find_mask_file', 'weights_file_for', 'save_pruned_weights',
+           'load_pruned_weights', 'short_layer_name', 'sparsity_histogram_data', 'plot_sparsity_histogram',
+           'layer_sparsity_data', 'plot_layer_sparsity', 'apply_masks']
 
 # %% ../nbs/30_mask_ops.ipynb #40b89ed2
 _COUNTS = ('total', 'kept', 'pruned', 'sparsity', 'density')
@@ -409,6 +410,55 @@ def find_mask_file(folder: str | os.PathLike, # where the files are
             if p.is_file() and _records(read_mask_header(p), method, pattern, scope, sparsity, n, m): return p
         except ValueError: continue  # not a readable mask file: not this level's
     return None
+
+# %% ../nbs/30_mask_ops.ipynb #199fe688
+WEIGHTS_FORMAT = 'sparseft.weights/1'
+
+def weights_file_for(mask_path: str | os.PathLike, # a mask file `masks_{stem}.{suffix}`
+                    ) -> Path:
+    "The file of the weights that go with a mask file: `weights_{stem}.safetensors` beside it."
+    p = Path(mask_path)
+    stem = p.stem[len('masks_'):] if p.stem.startswith('masks_') else p.stem
+    return p.with_name(f"weights_{stem}.safetensors")
+
+def _check_pruned_weights(weights: Mapping[str, torch.Tensor], masks: Masks, where: str) -> None:
+    if (missing := [n for n in masks if n not in weights]) or (extra := [n for n in weights if n not in masks]):
+        raise ValueError(f"{where}: the weights and the masks name different parameters: "
+                         + (f"{missing[0]} is masked but has no weights" if missing else f"{extra[0]} has weights but no mask"))
+    for n, m in masks.items():
+        w = weights[n]
+        if tuple(w.shape) != tuple(m.shape): raise ValueError(f"{where}: {n}: weights shaped {tuple(w.shape)}, mask {tuple(m.shape)}")
+        if (bad := int((w.detach()[~m.to(w.device, torch.bool)] != 0).sum())): raise ValueError(f"{where}: {n}: {bad} pruned entries are not zero")
+
+def save_pruned_weights(weights: Mapping[str, torch.Tensor], # parameter name -> weight, for exactly the masked parameters
+                        path: str | os.PathLike, # a `.safetensors` file (`weights_file_for(mask_file)`)
+                        masks: Masks, # the masks these weights were pruned with (zero wherever they prune)
+                       ) -> Path:
+    "Write the weights a one-shot pruner left in the masked parameters, tied to `masks` by their checksum; atomically."
+    path = Path(path)
+    if path.suffix != '.safetensors': raise ValueError(f"{path}: weights are stored as .safetensors")
+    _check_pruned_weights(weights, masks, str(path))
+    header = {'format': WEIGHTS_FORMAT, 'mask_sha256': mask_checksum(masks), 'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+              'sparseft': __version__}
+    tensors = {n: weights[n].detach().cpu().contiguous() for n in masks}
+    return atomic_write_bytes(path, safetensors.torch.save(tensors, metadata={HEADER_KEY: json.dumps(header)}))
+
+def load_pruned_weights(path: str | os.PathLike, # a file written by `save_pruned_weights`
+                        masks: Masks, # the masks they must go with
+                       ) -> dict[str, torch.Tensor]:
+    "Read and verify the weights that go with `masks`; a `ValueError` naming the file on any mismatch."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path}: no such weights file (the weights that go with masks pruned by a one-shot method)")
+    try: tensors, text = _read_safetensors(path.read_bytes())
+    except Exception as e: raise ValueError(f"{path}: cannot read this weights file (truncated or corrupted?): {type(e).__name__}: {e}") from e
+    try: header = json.loads(text) if text else {}
+    except json.JSONDecodeError as e: raise ValueError(f"{path}: the weights file header is not valid JSON ({e})") from e
+    if not isinstance(header, dict) or header.get('format') != WEIGHTS_FORMAT:
+        raise ValueError(f"{path}: not a sparseft weights file (format {header.get('format') if isinstance(header, dict) else None!r}, expected {WEIGHTS_FORMAT!r})")
+    if header.get('mask_sha256') != (want := mask_checksum(masks)):
+        raise ValueError(f"{path}: made for other masks (their checksum {str(header.get('mask_sha256'))[:12]}..., these masks {want[:12]}...)")
+    _check_pruned_weights(tensors, masks, str(path))
+    return tensors
 
 # %% ../nbs/30_mask_ops.ipynb #357afbe8
 _BLOCK_RE = re.compile(r'^(?:.*\.)?(?:layers?|h|blocks?)\.(\d+)\.')

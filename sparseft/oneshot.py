@@ -196,11 +196,15 @@ def _run_block(block: nn.Module, x: _BlockInput) -> torch.Tensor:
 _BlockStep = Callable[[int, dict, _InputCollector], tuple[Masks, Callable[[], None] | None]]  # (block index, its params, its statistics) -> (masks, undo)
 
 def _calibrate_blocks(model: nn.Module, params: Mapping[str, torch.Tensor], dataloader: Iterable, collector: type,
-                      step: _BlockStep, sequential: bool, device, max_batches: int | None, progress: bool, desc: str) -> Masks:
-    "Run `step` on each block's statistics, block by block (see above); the masks of all blocks, where their parameters live, in model order."
+                      step: _BlockStep, sequential: bool, device, max_batches: int | None, progress: bool, desc: str,
+                      outside_ok: bool = False) -> Masks:
+    "Run `step` on each block's statistics, block by block (see above); the masks of all blocks, where their parameters live, in model order. Parameters outside the blocks are an error, or (`outside_ok`) left dense with a warning."
     _check_max_batches(max_batches)
     prefix, blocks = transformer_blocks(model)
-    groups, _ = _block_groups(prefix, len(blocks), params, desc)
+    groups, outside = _block_groups(prefix, len(blocks), params, desc, outside_ok)
+    if outside:
+        warnings.warn(f"{desc} works block by block: {len(outside)} prunable parameter(s) outside the blocks ({prefix}.N.*) stay dense and get no mask: "
+                      f"{', '.join(outside)}", stacklevel=3)
     last = max(i for i, grp in enumerate(groups) if grp)
     masks: Masks = {}
     with scoring_state(model, params), torch.no_grad():
@@ -233,7 +237,7 @@ def _calibrate_blocks(model: nn.Module, params: Mapping[str, torch.Tensor], data
                 if origin != dev: block.to(origin)
             if i < last:
                 for x, o in zip(inputs, outs): x.hidden = o
-    return {n: masks[n] for n in params}
+    return {n: masks[n] for n in params if n not in outside}
 
 # %% ../nbs/21_oneshot.ipynb #378d70f3
 class _HessianCollector(_InputCollector):
@@ -324,7 +328,8 @@ def compute_sparsegpt_masks(model: nn.Module, # a transformers model with blocks
     if pattern == 'nm':
         for v in sorted(set(targets.values()) - {0.0}): _nm_sparsity(v, pattern, n, m)
     step = _sparsegpt_step(targets, pattern, scope, n, m, blocksize, damp)
-    return _calibrate_blocks(model, params, dataloader, _HessianCollector, step, sequential, device, max_batches, progress, 'sparsegpt')
+    return _calibrate_blocks(model, params, dataloader, _HessianCollector, step, sequential, device, max_batches, progress, 'sparsegpt',
+                             outside_ok=include is None)  # asked for by name: an error; by default: left dense
 
 # %% ../nbs/21_oneshot.ipynb #b367f46a
 def _wanda_step(targets: Mapping[str, float], pattern: str, scope: str, options: Mapping, zero: bool) -> _BlockStep:
@@ -358,7 +363,8 @@ def compute_sequential_wanda_masks(model: nn.Module, # a transformers model with
     if not params: raise ValueError(f"no prunable parameter matches include={include!r} exclude={exclude!r}")
     targets = resolve_sparsity(_nm_sparsity(sparsity, pattern, options.get('n', 2), options.get('m', 4)), params)
     step = _wanda_step(targets, pattern, scope, options, zero=True)
-    return _calibrate_blocks(model, params, dataloader, _WandaCollector, step, True, device, max_batches, progress, 'wanda (sequential)')
+    return _calibrate_blocks(model, params, dataloader, _WandaCollector, step, True, device, max_batches, progress, 'wanda (sequential)',
+                             outside_ok=include is None)
 
 # %% ../nbs/21_oneshot.ipynb #2cde61a8
 def block_outlier_ratios(model: nn.Module, # a transformers model with blocks at `BLOCK_PATHS` (put back as found)

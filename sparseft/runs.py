@@ -21,10 +21,11 @@ from tqdm.auto import tqdm
 
 from .core import METHODS, MODES, PATTERNS, SCOPES, atomic_write_json, atomic_write_text, check_choice, seed_everything
 from .cs3 import expand_num_csx
-from .mask_generator import MaskGenerator
-from .mask_ops import compute_sparsity_stats, find_mask_file, mask_file_stem, save_mask
-from .train import (BACKENDS, STATUSES, RunDir, TrainConfig, _file_sha256, _remove_temps, check_inputs, generate_masks,
-                            load_for_training, mask_file_info, mask_spec, model_label, read_owner, resolve_device, run_id, run_is_alive,
+from .mask_generator import ONESHOT_METHODS, MaskGenerator
+from .oneshot import ALLOCATIONS
+from .mask_ops import compute_sparsity_stats, find_mask_file, mask_file_stem, save_mask, save_pruned_weights, weights_file_for
+from .train import (BACKENDS, STATUSES, RunDir, TrainConfig, _file_sha256, _remove_temps, check_inputs, generate_masks_and_weights,
+                            load_for_training, mask_file_info, mask_generator, mask_spec, model_label, read_owner, resolve_device, run_id, run_is_alive,
                             train)
 from .validate import RUN_LAYOUT
 
@@ -57,12 +58,13 @@ def _choice(choices: tuple[str, ...], what: str) -> Callable:
 
 SPEC_AXES: dict[str, tuple[Callable, list | None]] = {  # axis -> (check of one entry, default: None = required)
     'models': (_name, None), 'tasks': (_name, None),
-    'methods': (_choice(METHODS, 'importance method'), ['magnitude']), 'patterns': (_choice(PATTERNS, 'pattern'), ['unstructured']),
-    'scopes': (_choice(SCOPES, 'scope'), ['layer']), 'sparsities': (_sparsity, None),
+    'methods': (_choice((*METHODS, *ONESHOT_METHODS), 'method'), ['magnitude']), 'patterns': (_choice(PATTERNS, 'pattern'), ['unstructured']),
+    'scopes': (_choice(SCOPES, 'scope'), ['layer']), 'allocations': (_choice(tuple(ALLOCATIONS), 'allocation'), ['uniform']),
+    'sparsities': (_sparsity, None),
     'modes': (_choice(MODES, 'mode'), ['sparse_to_sparse']), 'seeds': (_seed, [0]),
 }
 SPEC_KEYS: tuple[str, ...] = (*SPEC_AXES, 'backend', 'backend_options', 'train', 'results_dir', 'max_attempts')
-SWEEP_FIELDS: tuple[str, ...] = ('model', 'task', 'method', 'pattern', 'scope', 'sparsity', 'seed', 'backend', 'backend_options',
+SWEEP_FIELDS: tuple[str, ...] = ('model', 'task', 'method', 'pattern', 'scope', 'allocation', 'sparsity', 'seed', 'backend', 'backend_options',
                                  'results_dir', 'masks', 'mask_file')  # TrainConfig fields the sweep sets: not in `train`
 
 # %% ../nbs/53_runs.ipynb #a90bc8a4
@@ -94,8 +96,8 @@ def _check_spec(d: Mapping, where: Callable[[tuple], str]) -> dict:
             vals.append(v)
         out[key] = vals
     for j, scope in enumerate(out['scopes']):
-        for method, pattern in product(out['methods'], out['patterns']):
-            try: MaskGenerator(method=method, pattern=pattern, scope=scope)
+        for method, pattern, allocation in product(out['methods'], out['patterns'], out['allocations']):
+            try: MaskGenerator(method=method, pattern=pattern, scope=scope, allocation=allocation)
             except ValueError as e: raise ValueError(f"{where(('scopes', j))}scopes: {e}") from None
     out['backend'] = d.get('backend', 'local')
     try: check_choice(out['backend'], BACKENDS, 'backend')
@@ -132,6 +134,7 @@ class SweepSpec:
     methods: list = field(default_factory=lambda: ['magnitude']) # importance methods
     patterns: list = field(default_factory=lambda: ['unstructured']) # mask patterns
     scopes: list = field(default_factory=lambda: ['layer']) # threshold scopes
+    allocations: list = field(default_factory=lambda: ['uniform']) # how each sparsity spreads over the layers (`oneshot.ALLOCATIONS`)
     modes: list = field(default_factory=lambda: ['sparse_to_sparse']) # sparse LoRA modes (dense: one baseline per model, task, seed)
     seeds: list = field(default_factory=lambda: [0]) # seeds
     backend: str = 'local' # a name in `train.BACKENDS`
@@ -207,8 +210,10 @@ def expand(spec: SweepSpec, # a checked spec
     for model, task, seed, options in product(spec.models, spec.tasks, spec.seeds, backend_variants(spec.backend, spec.backend_options)):
         this = {**common, 'model': model, 'task': task, 'seed': seed, 'backend_options': options}
         if 'dense' in spec.modes: configs.append(TrainConfig(**this, lora={**lora, 'sparsity_mode': 'dense'}))
-        for method, pattern, scope, sparsity, mode in product(spec.methods, spec.patterns, spec.scopes, spec.sparsities, sparse_modes):
-            configs.append(TrainConfig(**this, method=method, pattern=pattern, scope=scope, sparsity=sparsity, lora={**lora, 'sparsity_mode': mode}))
+        for method, pattern, scope, allocation, sparsity, mode in product(spec.methods, spec.patterns, spec.scopes, spec.allocations,
+                                                                          spec.sparsities, sparse_modes):
+            configs.append(TrainConfig(**this, method=method, pattern=pattern, scope=scope, allocation=allocation, sparsity=sparsity,
+                                       lora={**lora, 'sparsity_mode': mode}))
     return [RunConfig(i, run_id(c), c) for i, c in enumerate(configs)]
 
 def select_run(runs: list[RunConfig], # `expand`'s list
@@ -237,19 +242,23 @@ def mask_path(results_dir: str | os.PathLike, # a sweep's results_dir
              ) -> Path:
     "Where the sweep writes the run's precomputed masks: `masks/<model>/masks_{stem}_{key}.safetensors` under `results_dir`."
     c = config
-    return Path(results_dir)/'masks'/model_label(c.model)/f"masks_{mask_file_stem(c.method, c.pattern, c.scope, c.sparsity, key=_spec_hash(mask_spec(c)))}.safetensors"
+    stem = mask_file_stem(c.method, c.pattern, c.scope, c.sparsity, extra=mask_generator(c).file_labels, key=_spec_hash(mask_spec(c)))
+    return Path(results_dir)/'masks'/model_label(c.model)/f"masks_{stem}.safetensors"
 
 def _mask_file_ok(path: Path, config: TrainConfig) -> bool:
     try: header = mask_file_info(path)
     except (FileNotFoundError, ValueError): return False
-    return header.get('sparsity') == config.sparsity and (header.get('metadata') or {}).get('mask_spec') == mask_spec(config)
+    meta = header.get('metadata') or {}
+    if mask_generator(config).updates_weights and not (meta.get('weights_file') and (path.parent/meta['weights_file']).is_file()): return False
+    return header.get('sparsity') == config.sparsity and meta.get('mask_spec') == mask_spec(config)
 
 def find_sweep_masks(results_dir: str | os.PathLike, # a sweep's results_dir
                      config: TrainConfig, # a run with computed masks
                     ) -> Path | None:
     "The run's precomputed mask file (its name, or the name an earlier version gave it) when it was made for the run; else None."
     c = config
-    p = find_mask_file(mask_path(results_dir, c).parent, c.method, c.pattern, c.scope, c.sparsity, key=_spec_hash(mask_spec(c)))
+    p = find_mask_file(mask_path(results_dir, c).parent, c.method, c.pattern, c.scope, c.sparsity, extra=mask_generator(c).file_labels,
+                       key=_spec_hash(mask_spec(c)))
     return p if p is not None and _mask_file_ok(p, c) else None
 
 def compute_sweep_masks(runs: list[RunConfig], # the runs (those without masks are skipped)
@@ -272,13 +281,16 @@ def compute_sweep_masks(runs: list[RunConfig], # the runs (those without masks a
                 seed_everything(c.seed)
                 model, tok = load_for_training(c)
                 model.to(resolve_device(c.device)).eval()
-                masks = generate_masks(c, model, tok, todo)
+                masks, weights = generate_masks_and_weights(c, model, tok, todo)
                 for s in todo:
                     info = dict(sparsity=s, method=c.method, pattern=c.pattern, scope=c.scope, model=c.model)
-                    found[s] = save_mask(masks[s], files[s], metadata={'mask_spec': mask_spec(c)}, overwrite=overwrite, **info)
+                    meta = {'mask_spec': mask_spec(c)}
+                    if s in weights:  # a one-shot pruner's weights: written first, so a mask file never names weights that are not there
+                        meta['weights_file'] = save_pruned_weights(weights[s], weights_file_for(files[s]), masks[s]).name
+                    found[s] = save_mask(masks[s], files[s], metadata=meta, overwrite=overwrite, **info)
                     atomic_write_json(files[s].with_name(files[s].name.replace('masks_', 'stats_', 1).replace('.safetensors', '.json')),
                                       {**info, 'mask_spec': mask_spec(c), **compute_sparsity_stats(masks[s])})
-                del model, masks
+                del model, masks, weights
         rows += [{'model': c.model, 'method': c.method, 'pattern': c.pattern, 'scope': c.scope, 'sparsity': s,
                   'computed': s in todo, 'file': str(found[s])} for s in sorted(files)]
     return pd.DataFrame(rows, columns=['model', 'method', 'pattern', 'scope', 'sparsity', 'computed', 'file'])
@@ -324,7 +336,7 @@ def run_row(run_dir: str | os.PathLike, # a run directory (with a config.yaml)
     masked = cfg.sparsity is not None
     sha = (d/'git_sha.txt').read_text().strip() if (d/'git_sha.txt').is_file() else None
     return {'run_id': d.name, 'config_hash': d.name.rsplit('_', 1)[-1], 'model': cfg.model, 'task': cfg.task,
-            'method': cfg.method if masked else 'none', 'pattern': cfg.pattern if masked else 'none', 'scope': cfg.scope if masked else 'none',
+            'method': cfg.method + (f'+{cfg.allocation}' if cfg.allocation != 'uniform' else '') if masked else 'none', 'pattern': cfg.pattern if masked else 'none', 'scope': cfg.scope if masked else 'none',
             'sparsity': cfg.sparsity if masked else 0.0, 'mode': cfg.mode, 'seed': cfg.seed, 'backend': cfg.backend, 'status': status,
             'attempts': len(attempts), 'start': attempts[0].get('start') if attempts else _iso(owner.get('started')),
             'end': (attempts[-1].get('end') if attempts else None) if status in ('done', 'failed') else None,

@@ -28,20 +28,21 @@ from .data import TASKS, calibration_data, load_task
 from .importance import DATA_METHODS
 from .fixtures import MODELS, load_model, load_smollm2, minilm_path, quiet_transformers
 from .mask_generator import MaskGenerator
-from .mask_ops import apply_masks, compute_sparsity_stats, load_mask, mask_checksum, save_mask
+from .mask_ops import apply_masks, compute_sparsity_stats, load_mask, load_pruned_weights, mask_checksum, save_mask
 from .sparse_lora import (DTYPES, SparseLoRAConfig, apply_sparse_lora, lora_layers, merge_and_unload, merge_sparse_lora,
                                   save_lora, save_merged, validate_sparsity_preserved)
 from .tasks import evaluate, load_local_task, task_loader
 from .validate import RUN_LAYOUT, save_report, validate_checkpoint
 
 # %% auto #0
-__all__ = ['BACKENDS', 'BACKEND_OPTIONS', 'DEVICES', 'EVAL_SPLITS', 'OPTIMIZERS', 'SCHEDULES', 'HASH_EXCLUDE', 'STATUSES',
-           'HEARTBEAT_EVERY', 'TOKENIZERS', 'TINY_TOKENIZERS', 'KEEP_ON_RESTART', 'TrainConfig', 'lr_factor',
-           'model_label', 'sparsity_label', 'mask_file_info', 'run_id', 'row_length', 'epoch_batches', 'git_info',
-           'RunDir', 'Heartbeat', 'read_owner', 'run_is_alive', 'write_checkpoint_dir', 'save_checkpoint',
-           'latest_checkpoint', 'load_checkpoint', 'check_inputs', 'load_tokenizer', 'load_model_and_tokenizer',
-           'load_for_training', 'load_task_data', 'eval_loader', 'dist_env', 'resolve_device', 'weights_digest',
-           'cached_evaluate', 'peak_memory', 'RunResult', 'file_checksums', 'mask_spec', 'generate_masks', 'train']
+__all__ = ['BACKENDS', 'BACKEND_OPTIONS', 'DEVICES', 'EVAL_SPLITS', 'OPTIMIZERS', 'SCHEDULES', 'HASH_EXCLUDE', 'NEW_FIELDS',
+           'STATUSES', 'HEARTBEAT_EVERY', 'TOKENIZERS', 'TINY_TOKENIZERS', 'KEEP_ON_RESTART', 'TrainConfig',
+           'lr_factor', 'mask_generator', 'model_label', 'sparsity_label', 'mask_file_info', 'run_id', 'row_length',
+           'epoch_batches', 'git_info', 'RunDir', 'Heartbeat', 'read_owner', 'run_is_alive', 'write_checkpoint_dir',
+           'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'check_inputs', 'load_tokenizer',
+           'load_model_and_tokenizer', 'load_for_training', 'load_task_data', 'eval_loader', 'dist_env',
+           'resolve_device', 'weights_digest', 'cached_evaluate', 'peak_memory', 'RunResult', 'file_checksums',
+           'mask_spec', 'generate_masks_and_weights', 'generate_masks', 'train']
 
 # %% ../nbs/51_train.ipynb #1488f65d
 BACKENDS: dict[str, str | None] = {  # name -> None when available, else why not
@@ -98,6 +99,8 @@ class TrainConfig:
     method: str = 'magnitude' # importance method of computed masks (`core.METHODS`)
     pattern: str = 'unstructured' # pattern of computed masks (`core.PATTERNS`)
     scope: str = 'layer' # scope of computed masks (`core.SCOPES`)
+    allocation: str = 'uniform' # how computed masks spread the sparsity over layers (`oneshot.ALLOCATIONS`: 'uniform', 'owl')
+    sequential: bool | None = None # calibrate computed masks block by block (wanda, sparsegpt); None: the method's default
     sparsity: float | None = None # sparsity of computed masks, in [0, 1); None: no computed masks
     n_calib: int = 64 # calibration examples for data-driven methods
     calib_task: str | None = None # calibration task (None: `data.calibration_data`'s default for the model)
@@ -142,7 +145,8 @@ class TrainConfig:
         lora = self.lora_config()  # validates the adapter fields
         if self.sparsity is not None: self.sparsity = check_sparsity(self.sparsity)
         if self.masks is None and self.sparsity is not None:
-            MaskGenerator(method=self.method, pattern=self.pattern, scope=self.scope)  # validates method, pattern, scope together
+            MaskGenerator(method=self.method, pattern=self.pattern, scope=self.scope, allocation=self.allocation,
+                          sequential=self.sequential)  # validates them together
         if self.masks is not None and self.sparsity is not None:
             raise ValueError(f"give masks (a mask file: {self.masks}) or sparsity (masks computed on the fly: {self.sparsity}), not both")
         if self.mask_file is not None and (self.sparsity is None or self.masks is not None):
@@ -237,6 +241,13 @@ def lr_factor(step: int, # optimizer steps done so far
 
 # %% ../nbs/51_train.ipynb #adf61def
 HASH_EXCLUDE: tuple[str, ...] = ('results_dir', 'device', 'checkpoint_every', 'log_every', 'mask_file')
+NEW_FIELDS: dict = {'allocation': 'uniform', 'sequential': None}  # TrainConfig fields added after run ids existed, with their defaults
+
+def mask_generator(config: TrainConfig, # a run with computed masks
+                  ) -> MaskGenerator:
+    "The `MaskGenerator` of a run's computed masks."
+    return MaskGenerator(method=config.method, pattern=config.pattern, scope=config.scope, seed=config.seed, allocation=config.allocation,
+                         sequential=config.sequential)
 
 def _label(text: str) -> str:
     return re.sub(r'[^A-Za-z0-9.+-]+', '-', text).strip('-') or 'x'
@@ -273,13 +284,16 @@ def run_id(config: TrainConfig, # the run's configuration
           ) -> str:
     "`{backend}_{model}_{task}_{method}-{pattern}_s{sparsity}_{mode}_{hash8}`: the same config always gives the same id."
     d = {k: v for k, v in config.to_dict().items() if k not in HASH_EXCLUDE}
+    for k, default in NEW_FIELDS.items():
+        if d[k] == default: del d[k]  # fields added later: a run that leaves them at their defaults keeps the id it had
     d['lora'] = config.lora_config().to_dict()
     if options := {k: v for k, v in d.pop('backend_options').items() if k not in ('dry_run', 'python')}: d['backend_options'] = options
     if config.masks is not None:
         info = mask_file_info(config.masks)
         d['mask_sha256'] = info.get('sha256')
         method, pattern, sparsity = info.get('method') or 'file', info.get('pattern') or 'file', info.get('sparsity', info.get('achieved_sparsity'))
-    elif config.sparsity is not None: method, pattern, sparsity = config.method, config.pattern, config.sparsity
+    elif config.sparsity is not None:
+        method, pattern, sparsity = '+'.join((config.method, *mask_generator(config).file_labels)), config.pattern, config.sparsity
     else: method, pattern, sparsity = 'none', 'none', None
     digest = hashlib.sha256(json.dumps(d, sort_keys=True, separators=(',', ':'), default=str).encode()).hexdigest()[:8]
     task = config.task if config.task in TASKS else Path(config.task).stem
@@ -736,7 +750,7 @@ def _batch_tokens(batch: dict) -> int:
     return int(batch['attention_mask'].sum()) if 'attention_mask' in batch else batch['input_ids'].numel()
 
 # %% ../nbs/51_train.ipynb #7d889aff
-def _needs_calibration(config: TrainConfig) -> bool: return config.method in DATA_METHODS and config.pattern != 'random'
+def _needs_calibration(config: TrainConfig) -> bool: return mask_generator(config).needs_calibration
 
 def mask_spec(config: TrainConfig, # a run with computed masks (sparsity set, no mask file)
              ) -> dict:
@@ -744,22 +758,42 @@ def mask_spec(config: TrainConfig, # a run with computed masks (sparsity set, no
     if config.sparsity is None or config.masks is not None: raise ValueError("mask_spec describes computed masks: the config needs sparsity and no masks file")
     spec = {k: getattr(config, k) for k in ('model', 'model_kwargs', 'load_dtype', 'method', 'pattern', 'scope')}
     if config.pattern == 'random': spec['seed'] = config.seed
+    spec |= {k: getattr(config, k) for k, default in NEW_FIELDS.items() if getattr(config, k) != default}
     if _needs_calibration(config):
         spec |= {k: getattr(config, k) for k in ('tokenizer', 'calib_task', 'n_calib', 'max_length', 'batch_size', 'seed')}
     return json.loads(json.dumps(spec))  # as a mask file's header gives it back
+
+def generate_masks_and_weights(config: TrainConfig, # a run with computed masks; its sparsity is replaced by `sparsities`
+                               model: nn.Module, # the run's model as `load_for_training` gives it, on the run's device, in eval mode
+                               tokenizer, # its tokenizer
+                               sparsities: list[float], # sparsity levels: one scoring for all (one pass each for sparsegpt)
+                              ) -> tuple[dict[float, Masks], dict[float, dict[str, torch.Tensor]]]:
+    "`(masks, weights)`: the masks `train` computes for `config` at each sparsity (calibrated as the run would be), and for a method that updates weights (sparsegpt) the masked parameters it leaves; the model is put back as found."
+    gen = mask_generator(config)
+    calib = None
+    if gen.needs_calibration:
+        calib = calibration_data(model, tokenizer, task=config.calib_task, n_samples=config.n_calib, seq_len=config.max_length,
+                                 batch_size=config.batch_size, seed=config.seed)
+    return gen.generate_with_weights(model, list(sparsities), dataloader=calib)
 
 def generate_masks(config: TrainConfig, # a run with computed masks; its sparsity is replaced by `sparsities`
                    model: nn.Module, # the run's model as `load_for_training` gives it, on the run's device, in eval mode
                    tokenizer, # its tokenizer
                    sparsities: list[float], # sparsity levels: one scoring for all
                   ) -> dict[float, Masks]:
-    "The masks `train` computes for `config` at each sparsity (calibrated as the run would be)."
-    gen = MaskGenerator(method=config.method, pattern=config.pattern, scope=config.scope, seed=config.seed)
-    calib = None
-    if _needs_calibration(config):
-        calib = calibration_data(model, tokenizer, task=config.calib_task, n_samples=config.n_calib, seq_len=config.max_length,
-                                 batch_size=config.batch_size, seed=config.seed)
-    return gen.generate(model, list(sparsities), dataloader=calib)
+    "The masks `train` computes for `config` at each sparsity (`generate_masks_and_weights` without the weights)."
+    return generate_masks_and_weights(config, model, tokenizer, sparsities)[0]
+
+def _set_weights(model: nn.Module, weights: Mapping[str, torch.Tensor]) -> nn.Module:
+    "Copy a one-shot pruner's weights into the model's parameters of the same names (in place)."
+    with torch.no_grad():
+        for n, w in weights.items(): model.get_parameter(n).copy_(w)
+    return model
+
+def _header_weights(path: str, header: dict, masks: Masks) -> dict[str, torch.Tensor] | None:
+    "The weights that go with a mask file whose metadata names them (`weights_file`, beside it), else None."
+    name = (header.get('metadata') or {}).get('weights_file')
+    return None if name is None else load_pruned_weights(Path(path).parent/name, masks)
 
 def _write_masks(run: RunDir, c: TrainConfig, masks: Masks | None, mask_info: dict, write: bool = True):
     "The run's masks file (when `write`: rank 0) and sparse_config.json."
@@ -768,33 +802,47 @@ def _write_masks(run: RunDir, c: TrainConfig, masks: Masks | None, mask_info: di
                   **{k: mask_info[k] for k in ('sparsity', 'method', 'pattern', 'scope') if mask_info[k] is not None})
     run.write_json(RUN_LAYOUT['sparse_config'], {**c.lora_config().to_dict(), 'mode': c.mode, **mask_info})
 
-def _start_evals(tr, c: TrainConfig, model: nn.Module, masks: Masks | None, loader):
-    "A fresh run's first evaluations: the model as loaded ('dense'), then pruned by the masks ('pruned': in place unless the mode is dense)."
+def _start_evals(tr, c: TrainConfig, model: nn.Module, masks: Masks | None, loader, weights: Mapping | None = None):
+    "A fresh run's first evaluations: the model as loaded ('dense'), then pruned by the masks ('pruned': in place unless the mode is dense), with a one-shot pruner's `weights` when it has them."
     tr.record_eval('dense', model, loader, c.eval_split, 0)
     if masks is not None:
-        pruned = apply_masks(model if c.mode != 'dense' else copy.deepcopy(model), masks)
-        tr.record_eval('pruned', pruned, loader, c.eval_split, 0)
+        pruned = model if c.mode != 'dense' else copy.deepcopy(model)
+        if weights: _set_weights(pruned, weights)
+        tr.record_eval('pruned', apply_masks(pruned, masks), loader, c.eval_split, 0)
 
-def _make_masks(config: TrainConfig, model, tok, log) -> tuple[Masks | None, dict]:
-    "The run's masks and what they are: from the mask file, precomputed, or computed."
+def _prune_base(c: TrainConfig, model: nn.Module, masks: Masks | None, weights: Mapping | None, resumed: bool) -> None:
+    "A resumed run's base gets its one-shot pruner's weights again (a fresh run's got them in `_start_evals`); a dense run's base stays as loaded."
+    if resumed and weights and c.mode != 'dense': apply_masks(_set_weights(model, weights), masks)
+
+def _make_masks(config: TrainConfig, model, tok, log) -> tuple[Masks | None, dict, dict[str, torch.Tensor] | None]:
+    "The run's masks, what they are, and a one-shot pruner's weights (or None): from the mask file, precomputed, or computed."
+    weights = None
     if config.masks is not None:
         masks, header = load_mask(config.masks, model=model)
         info = {k: header.get(k) for k in ('method', 'pattern', 'scope', 'sparsity')} | {'masks_file': config.masks}
+        weights = _header_weights(config.masks, header, masks)
     elif config.sparsity is not None:
         info = {'method': config.method, 'pattern': config.pattern, 'scope': config.scope, 'sparsity': config.sparsity, 'masks_file': config.mask_file}
+        info |= {k: getattr(config, k) for k, default in NEW_FIELDS.items() if getattr(config, k) != default}
         if config.mask_file is not None:
             masks, header = load_mask(config.mask_file, model=model)
             got = {k: header.get(k) for k in ('method', 'pattern', 'scope', 'sparsity')}
             spec = (header.get('metadata') or {}).get('mask_spec')
             if got != {k: info[k] for k in got} or spec != mask_spec(config):
                 raise ValueError(f"{config.mask_file}: precomputed for {spec or got}, not for this run's masks {mask_spec(config)} at sparsity {config.sparsity}")
-        else: masks = generate_masks(config, model, tok, [config.sparsity])[config.sparsity]
-    else: return None, {'method': None, 'pattern': None, 'scope': None, 'sparsity': None, 'masks_file': None}
+            weights = _header_weights(config.mask_file, header, masks)
+            if weights is None and mask_generator(config).updates_weights:
+                raise ValueError(f"{config.mask_file}: masks of {config.method!r} need the weights it updated, and the file names none")
+        else:
+            masks, weights = generate_masks_and_weights(config, model, tok, [config.sparsity])
+            masks, weights = masks[config.sparsity], weights.get(config.sparsity)
+    else: return None, {'method': None, 'pattern': None, 'scope': None, 'sparsity': None, 'masks_file': None}, None
     masks = {n: m.cpu() for n, m in masks.items()}
     info |= {'achieved_sparsity': compute_sparsity_stats(masks)['global']['sparsity'], 'mask_checksum': mask_checksum(masks),
              'masked_params': len(masks)}
+    if weights is not None: info['weights_updated'] = True
     log.info('masks: %s', json.dumps(info))
-    return masks, info
+    return masks, info, weights
 
 # %% ../nbs/51_train.ipynb #0fddf0a6
 class _Trainer:
@@ -948,11 +996,12 @@ def _execute(config: TrainConfig, run: RunDir, log, resume_from: Path | None, pr
              data.task.name, len(train_dl.dataset), len(test_loader.dataset))
     tr.timed('load', t0)
     t0 = time.perf_counter()
-    masks, mask_info = _make_masks(c, model, tok, log)
+    masks, mask_info, weights = _make_masks(c, model, tok, log)
     _write_masks(run, c, masks, mask_info, write=rank == 0)
     tr.timed('masks', t0)
     lora_cfg = c.lora_config()
-    if resume_from is None: _start_evals(tr, c, model, masks, test_loader)
+    if resume_from is None: _start_evals(tr, c, model, masks, test_loader, weights)
+    _prune_base(c, model, masks, weights, resumed=resume_from is not None)
     model = apply_sparse_lora(model, masks if mode != 'dense' else None, lora_cfg)
     if c.gradient_checkpointing:
         if hasattr(model, 'activation_checkpointing_enable'): model.activation_checkpointing_enable({'use_reentrant': False})  # transformers >= 5

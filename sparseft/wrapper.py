@@ -5,7 +5,7 @@
 # %% ../nbs/41_wrapper.ipynb #90443c55
 from __future__ import annotations
 
-import dataclasses, os
+import dataclasses, os, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -21,7 +21,8 @@ from .sparse_lora import (SparseLoRAConfig, apply_sparse_lora, lora_layers, merg
 from .validate import MODE_RULES
 
 # %% auto #0
-__all__ = ['WRAPPER_SETUPS', 'GUARDS', 'SparseModelWrapper', 'prepare_sparse_model', 'ParameterCounts']
+__all__ = ['WRAPPER_SETUPS', 'KERNELS', 'SEMI_STRUCTURED_BACKENDS', 'GUARDS', 'is_semi_structured', 'check_24',
+           'to_semi_structured', 'SparseModelWrapper', 'prepare_sparse_model', 'ParameterCounts']
 
 # %% ../nbs/41_wrapper.ipynb #9a51fbcf
 def _setup_inference(model: nn.Module, masks: Masks, lora_config: SparseLoRAConfig | None) -> nn.Module:
@@ -53,6 +54,61 @@ def _resolve_mode(mode: str | None, lora_config: SparseLoRAConfig | None, model:
         raise ValueError(f"mode {mode!r} contradicts the sparsity_mode {adopted.sparsity_mode!r} of the model's adapters")
     return mode
 
+# %% ../nbs/41_wrapper.ipynb #4d69955b
+KERNELS: tuple[str, ...] = ('dense', 'semi_structured')  # the kernels an 'inference' wrapper runs its masked Linears on
+SEMI_STRUCTURED_BACKENDS: tuple[str, ...] = ('auto', 'cutlass', 'cusparselt')  # 'auto': torch's choice (cuSPARSELt where available)
+
+def is_semi_structured(w: torch.Tensor) -> bool:
+    "Whether `w` is a compressed 2:4 tensor (`torch.sparse.SparseSemiStructuredTensor`)."
+    cls = getattr(torch.sparse, 'SparseSemiStructuredTensor', None)
+    return cls is not None and isinstance(w, cls)
+
+def check_24(name: str, # the parameter's name, for the message
+             mask: torch.Tensor, # its mask (True = keep)
+            ) -> None:
+    "Raise a `ValueError` naming the parameter unless its mask keeps at most 2 of every 4 consecutive entries along the input dimension."
+    if mask.ndim != 2 or mask.shape[-1] % 4:
+        raise ValueError(f"{name}: a 2:4 mask is 2-D with a multiple of 4 inputs, got shape {tuple(mask.shape)}")
+    kept = mask.reshape(mask.shape[0], -1, 4).sum(-1)
+    if (bad := int((kept > 2).sum())):
+        raise ValueError(f"{name}: the mask is not 2:4 ({bad} groups of 4 keep more than 2): kernels='semi_structured' needs 2:4 masks "
+                         "(pattern 'nm', n=2, m=4)")
+
+def _semi_structured_backend(backend: str) -> str:
+    "Set torch's 2:4 backend for what follows and return its name."
+    cls = torch.sparse.SparseSemiStructuredTensor
+    if backend != 'auto': cls._FORCE_CUTLASS = backend == 'cutlass'
+    sparselt = getattr(torch.backends, 'cusparselt', None)
+    return 'cutlass' if cls._FORCE_CUTLASS or sparselt is None or not sparselt.is_available() else 'cusparselt'
+
+def to_semi_structured(model: nn.Module, # a pruned model (masks applied), changed in place
+                       masks: Masks, # its masks: every one must be 2:4
+                       backend: str = 'auto', # a name in `SEMI_STRUCTURED_BACKENDS`
+                      ) -> dict:
+    "Turn each masked `nn.Linear` weight into a compressed 2:4 tensor where the device takes it; returns `{'backend', 'converted', 'dense': {name: why}}`."
+    check_choice(backend, SEMI_STRUCTURED_BACKENDS, 'backend')
+    for name, m in masks.items(): check_24(name, m)  # all checked before anything changes
+    report = {'backend': None, 'converted': [], 'dense': {}}
+    for name, m in masks.items():
+        mod_name, _, attr = name.rpartition('.')
+        module = model.get_submodule(mod_name) if mod_name else model
+        w = getattr(module, attr)
+        if not isinstance(module, nn.Linear) or attr != 'weight': report['dense'][name] = f"not an nn.Linear weight ({type(module).__name__})"; continue
+        if not w.is_cuda: report['dense'][name] = f"on {w.device.type}: the 2:4 kernels need a CUDA GPU of compute capability 8.0 or newer"; continue
+        if w.dtype not in (torch.float16, torch.bfloat16): report['dense'][name] = f"{w.dtype}: the 2:4 kernels take float16 or bfloat16"; continue
+        try:
+            if report['backend'] is None: report['backend'] = _semi_structured_backend(backend)
+            sparse = torch.sparse.to_sparse_semi_structured((w.detach() * m.to(w.device, w.dtype)).contiguous())
+        except (RuntimeError, ValueError, NotImplementedError, AttributeError) as e:
+            report['dense'][name] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"; continue
+        module.weight = nn.Parameter(sparse, requires_grad=False)
+        report['converted'].append(name)
+    if report['dense']:
+        why = sorted(set(report['dense'].values()))
+        warnings.warn(f"kernels='semi_structured': {len(report['dense'])} of {len(masks)} masked weights stay dense with zeros ({'; '.join(why[:2])})",
+                      stacklevel=2)
+    return report
+
 # %% ../nbs/41_wrapper.ipynb #03849c7a
 def _guard_check(wrapper: SparseModelWrapper):
     "Raise if a weight that must keep its mask has a nonzero entry where the mask prunes."
@@ -82,10 +138,13 @@ class SparseModelWrapper(nn.Module):
                  mode: str | None = None, # a key of `WRAPPER_SETUPS`; None: lora_config.sparsity_mode, else 'sparse_to_sparse'
                  lora_config: SparseLoRAConfig | None = None, # adapters for the training modes (default `SparseLoRAConfig()`)
                  guard: str = 'none', # forward pre-hook on the model: a key of `GUARDS`
+                 kernels: str = 'dense', # 'inference' only: 'semi_structured' runs 2:4-masked Linears on the GPU's 2:4 kernels (`KERNELS`)
                 ):
         super().__init__()
         mode = _resolve_mode(mode, lora_config, model)
-        check_choice(guard, GUARDS, 'guard')
+        check_choice(guard, GUARDS, 'guard'); check_choice(kernels, KERNELS, 'kernels')
+        if kernels != 'dense' and mode != 'inference':
+            raise ValueError(f"kernels={kernels!r} is for mode 'inference' (a merged model); mode {mode!r} trains on the dense kernels")
         if masks is None and mode != 'dense': raise ValueError(f"mode {mode!r} needs masks (masks=None is only for 'dense')")
         adopted = _adopted_config(model)
         if adopted is not None and lora_config is not None:
@@ -102,6 +161,8 @@ class SparseModelWrapper(nn.Module):
         self._names = names  # the parameters reported by sparsity_report
         self._guard_hook = (None if GUARDS[guard] is None else
                             self.model.register_forward_pre_hook(lambda module, args: GUARDS[self.guard](self)))
+        self.kernels, self.kernels_report = kernels, None
+        if kernels == 'semi_structured': self.kernels_report = to_semi_structured(self.model, self.masks)
 
     def forward(self, *args, **kwargs):
         "The model's forward."
@@ -114,7 +175,8 @@ class SparseModelWrapper(nn.Module):
             return getattr(self.model, name)
 
     def extra_repr(self) -> str:
-        return f"mode={self.mode!r}, masks={0 if self.masks is None else len(self.masks)}, guard={self.guard!r}"
+        return f"mode={self.mode!r}, masks={0 if self.masks is None else len(self.masks)}, guard={self.guard!r}" + (
+            f", kernels={self.kernels!r}" if self.kernels != 'dense' else '')
 
 # %% ../nbs/41_wrapper.ipynb #48306504
 def prepare_sparse_model(model: nn.Module, # the model, changed in place
@@ -122,9 +184,10 @@ def prepare_sparse_model(model: nn.Module, # the model, changed in place
                          mode: str | None = None, # 'inference', 'dense', 'sparse_to_dense' or 'sparse_to_sparse'; None: lora_config's, else 'sparse_to_sparse'
                          lora_config: SparseLoRAConfig | None = None, # adapters for the training modes
                          guard: str = 'none', # 'none', 'check' (raise on a broken mask before a forward) or 'enforce' (re-apply before each forward)
+                         kernels: str = 'dense', # 'inference' only: 'semi_structured' for the GPU's 2:4 kernels
                         ) -> SparseModelWrapper:
     "Prepare `model` for `mode` with `masks` and wrap it, in one call."
-    return SparseModelWrapper(model, masks, mode, lora_config, guard)
+    return SparseModelWrapper(model, masks, mode, lora_config, guard, kernels)
 
 # %% ../nbs/41_wrapper.ipynb #e5683404
 @patch
@@ -136,6 +199,7 @@ def _kept(self: SparseModelWrapper) -> dict[str, tuple[torch.Tensor, torch.Tenso
     for name, m in self.masks.items():
         layer = layers.get(name.removesuffix('.weight')) if name.endswith('.weight') else None
         w = layer.base_weight if checks == 'base' and layer is not None else self.model.get_parameter(name)
+        if is_semi_structured(w): continue  # compressed 2:4: it cannot hold a pruned entry
         if checks == 'base' and layer is None and w.requires_grad: continue  # trainable: this mode lets it densify
         if m.device != w.device: m = self.masks[name] = m.to(w.device)
         out[name] = (w, m)

@@ -24,3 +24,8 @@ def test_masks_tiny():
 def test_lora_step_tiny():
     out = run(ROOT/'bench'/'lora_step.py', '--preset', 'tiny', '--rounds', '1')
     assert 'sparse_to_sparse' in out and 'x PEFT' in out, out
+
+def test_semi_structured_tiny():
+    out = run(ROOT/'bench'/'semi_structured.py', '--preset', 'tiny', '--repeats', '2')
+    for part in ('(a) GEMM', '(b) merged model', '(c) one training step'): assert part in out, out
+    assert '2:4 / dense: prefill' in out and 'sparse_to_sparse / PEFT' in out, out

@@ -1,0 +1,148 @@
+"""Benchmark: 2:4 semi-structured sparse kernels (`torch.sparse.to_sparse_semi_structured`) against dense, in bf16.
+
+    python bench/semi_structured.py --preset tiny     # CPU (or any device), seconds: small shapes; on CPU every part runs the dense-with-zeros fallback
+    python bench/semi_structured.py                   # CUDA, compute capability >= 8.0: the full preset below, a few minutes
+
+Three parts, each printing its times and the ratio dense / 2:4 (above 1: the sparse kernels are faster):
+
+(a) GEMM: y = x W^T for the weight shapes of LLaMA-7B (4096x4096 attention, 11008x4096 up/gate, 4096x11008 down) at 512 ... 16384
+    tokens; W pruned 2:4 by magnitude, dense bf16 `F.linear` vs the same W as a semi-structured tensor.
+(b) merged model: a Llama built from a config (the TinyLlama-1.1B shape in the full preset), pruned 2:4 on its projections,
+    wrapped with `SparseModelWrapper(mode='inference')` with `kernels='dense'` and `kernels='semi_structured'`: prefill tokens/s
+    (one forward over the prompt) and decode tokens/s (greedy `generate` of N new tokens minus that of 1: the prefill cancels).
+(c) one training step (forward, backward, AdamW) on the same pruned model: sparseft's sparse LoRA in sparse_to_sparse mode on the
+    2:4 masks vs PEFT LoRA (the sparse kernels do not apply to training: this is the price of keeping the mask exact).
+
+Times are medians of `--repeats` runs after a warmup, synchronised on CUDA. Where the kernels are not available (CPU, older GPUs)
+the 2:4 side is the fallback the wrapper reports, and the ratios are about 1.
+"""
+from __future__ import annotations
+
+import argparse, copy, statistics, sys, time, warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import build_llama
+
+PRESETS = {
+    'tiny': {'gemm': [(256, 256), (704, 256), (256, 704)], 'tokens': [64, 256],
+             'model': dict(hidden_size=256, intermediate_size=704, num_hidden_layers=2, num_attention_heads=4, vocab_size=1000),
+             'prefill': 128, 'decode': 8, 'batch': (2, 64)},
+    'full': {'gemm': [(4096, 4096), (11008, 4096), (4096, 11008)], 'tokens': [512, 1024, 2048, 4096, 8192, 16384],
+             'model': dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4,
+                           vocab_size=32000),
+             'prefill': 2048, 'decode': 128, 'batch': (8, 512)},
+}
+PROJECTIONS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')
+
+def sync(device: str):
+    if device.startswith('cuda'): torch.cuda.synchronize()
+
+def timed(fn, device: str, repeats: int, warmup: int = 2) -> float:
+    "Median seconds of `fn()` over `repeats` runs after `warmup` runs."
+    for _ in range(warmup): fn()
+    times = []
+    for _ in range(repeats):
+        sync(device); t = time.perf_counter(); fn(); sync(device); times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+def prune_24(w: torch.Tensor) -> torch.Tensor:
+    "w with the 2 smallest magnitudes of every 4 consecutive entries along its rows set to 0."
+    g = w.reshape(-1, 4)
+    keep = torch.zeros_like(g, dtype=torch.bool).scatter_(1, g.abs().topk(2, dim=1).indices, True)
+    return (g * keep).reshape(w.shape)
+
+def semi_structured(w: torch.Tensor) -> tuple[torch.Tensor, str]:
+    "w as a semi-structured tensor where the device takes it, else w itself; and which it is."
+    if not w.is_cuda: return w, f'fallback ({w.device.type}: dense with zeros)'
+    try: return torch.sparse.to_sparse_semi_structured(w), 'semi-structured'
+    except (RuntimeError, ValueError) as e: return w, f'fallback ({str(e).splitlines()[0][:60]})'
+
+def bench_gemm(p: dict, device: str, repeats: int):
+    print('(a) GEMM y = x W^T, bf16: dense vs 2:4')
+    print(f"{'W [out, in]':>14} {'tokens':>7} {'dense ms':>9} {'2:4 ms':>9} {'dense/2:4':>9}  2:4 kernel")
+    g = torch.Generator(device=device).manual_seed(0)
+    for out_f, in_f in p['gemm']:
+        w = prune_24(torch.randn(out_f, in_f, device=device, dtype=torch.bfloat16, generator=g))
+        ws, kind = semi_structured(w)
+        for n in p['tokens']:
+            x = torch.randn(n, in_f, device=device, dtype=torch.bfloat16, generator=g)
+            td, ts = timed(lambda: F.linear(x, w), device, repeats), timed(lambda: F.linear(x, ws), device, repeats)
+            print(f"{f'{out_f}x{in_f}':>14} {n:>7} {td * 1e3:>9.3f} {ts * 1e3:>9.3f} {td / ts:>9.2f}  {kind}")
+
+def pruned_model(p: dict, device: str):
+    "A seeded Llama of the preset's shape in bf16 and 2:4 magnitude masks on its projections."
+    from sparseft.mask_generator import compute_nm_mask
+    model = build_llama(p['model'], device, torch.bfloat16, max_position_embeddings=4096)
+    return model, compute_nm_mask(model, 2, 4, include=[f'*.{x}.weight' for x in PROJECTIONS])
+
+def bench_model(p: dict, device: str, repeats: int):
+    from sparseft.wrapper import prepare_sparse_model
+    print(f"(b) merged model {p['model']['hidden_size']}h x {p['model']['num_hidden_layers']} layers, bf16: prefill {p['prefill']} tokens, "
+          f"decode {p['decode']} tokens")
+    model, masks = pruned_model(p, device)
+    ids = torch.randint(0, p['model']['vocab_size'], (1, p['prefill']), device=device, generator=torch.Generator(device=device).manual_seed(0))
+    rows = {}
+    for kernels in ('dense', 'semi_structured'):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            w = prepare_sparse_model(copy.deepcopy(model), masks, 'inference', kernels=kernels).eval()
+        report = w.kernels_report
+        note = '' if report is None else f"{len(report['converted'])} Linears semi-structured, {len(report['dense'])} fallback"
+        if caught and report and report['dense']: note += f" ({next(iter(report['dense'].values()))})"
+        with torch.no_grad():
+            prefill = timed(lambda: w(input_ids=ids, use_cache=False), device, repeats)
+            gen = lambda k: (lambda: w.generate(ids, max_new_tokens=k, min_new_tokens=k, do_sample=False, pad_token_id=0))
+            decode = timed(gen(p['decode']), device, repeats, warmup=1) - timed(gen(1), device, repeats, warmup=1)  # the prefill cancels
+        rows[kernels] = (p['prefill'] / prefill, (p['decode'] - 1) / decode if decode > 0 else float('nan'), note)
+        del w
+    for k, (pf, dc, note) in rows.items(): print(f"  {k:>15}: prefill {pf:10.0f} tok/s, decode {dc:8.1f} tok/s  {note}")
+    (pd_, dd, _), (ps, ds, _) = rows['dense'], rows['semi_structured']
+    print(f"  2:4 / dense: prefill {ps / pd_:.2f}x, decode {ds / dd:.2f}x")
+
+def bench_train(p: dict, device: str, repeats: int):
+    from peft import LoraConfig, get_peft_model
+    from sparseft.mask_ops import apply_masks
+    from sparseft.sparse_lora import SparseLoRAConfig, apply_sparse_lora
+    b, n = p['batch']
+    print(f"(c) one training step, batch {b} x {n} tokens, r=16: sparse LoRA sparse_to_sparse on 2:4 masks vs PEFT LoRA")
+    base, masks = pruned_model(p, device)
+    ids = torch.randint(0, p['model']['vocab_size'], (b, n), device=device, generator=torch.Generator(device=device).manual_seed(0))
+    times = {}
+    for variant in ('peft', 'sparse_to_sparse'):
+        model = copy.deepcopy(base)
+        if variant == 'peft':
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                model = get_peft_model(apply_masks(model, masks), LoraConfig(r=16, lora_alpha=32, target_modules=list(PROJECTIONS)), autocast_adapter_dtype=False)
+        else: model = apply_sparse_lora(model, masks, SparseLoRAConfig(r=16, alpha=32, target_modules=list(PROJECTIONS), modules_to_save=None))
+        opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
+        def step():
+            model(input_ids=ids, labels=ids).loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        times[variant] = timed(step, device, repeats, warmup=1)
+        del model, opt
+    for k, t in times.items(): print(f"  {k:>16}: {t * 1e3:9.1f} ms/step")
+    print(f"  sparse_to_sparse / PEFT: {times['sparse_to_sparse'] / times['peft']:.2f}x step time")
+
+def main(argv: list[str] | None = None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument('--preset', choices=sorted(PRESETS), default='full', help='shapes: tiny (seconds, any device) or full (CUDA)')
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='where to run')
+    ap.add_argument('--repeats', type=int, default=10, help='timed runs per measurement (median)')
+    ap.add_argument('--parts', default='abc', help='which parts to run: a (GEMM), b (merged model), c (training step)')
+    ap.add_argument('--threads', type=int, default=None, help='torch threads on CPU (default: torch\'s)')
+    args = ap.parse_args(argv)
+    if args.preset == 'full' and not args.device.startswith('cuda'):
+        ap.error('the full preset is for CUDA (7B-sized GEMMs and a 1.1B model); use --preset tiny on CPU')
+    if args.threads: torch.set_num_threads(args.threads)
+    p = PRESETS[args.preset]
+    dev = torch.cuda.get_device_name(args.device) if args.device.startswith('cuda') else 'cpu'
+    print(f"preset {args.preset} on {dev}, torch {torch.__version__}, median of {args.repeats}")
+    for part, fn in (('a', bench_gemm), ('b', bench_model), ('c', bench_train)):
+        if part in args.parts: fn(p, args.device, args.repeats)
+
+if __name__ == '__main__':
+    main()
