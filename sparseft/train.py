@@ -5,7 +5,7 @@
 # %% ../nbs/51_train.ipynb #97f12d6a
 from __future__ import annotations
 
-import copy, hashlib, json, logging, math, os, random, re, resource, shutil, socket, subprocess, sys, tempfile, threading, time, traceback
+import copy, hashlib, json, logging, math, os, random, re, resource, shutil, socket, subprocess, sys, tempfile, threading, time, traceback, warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -834,7 +834,10 @@ def _make_masks(config: TrainConfig, model, tok, log) -> tuple[Masks | None, dic
             if weights is None and mask_generator(config).updates_weights:
                 raise ValueError(f"{config.mask_file}: masks of {config.method!r} need the weights it updated, and the file names none")
         else:
-            masks, weights = generate_masks_and_weights(config, model, tok, [config.sparsity])
+            with warnings.catch_warnings(record=True) as caught:  # what scoring has to say goes to the run's log
+                warnings.simplefilter('always')
+                masks, weights = generate_masks_and_weights(config, model, tok, [config.sparsity])
+            for w in caught: log.warning('masks: %s', w.message)
             masks, weights = masks[config.sparsity], weights.get(config.sparsity)
     else: return None, {'method': None, 'pattern': None, 'scope': None, 'sparsity': None, 'masks_file': None}, None
     masks = {n: m.cpu() for n, m in masks.items()}
