@@ -58,7 +58,8 @@ def _resolve_mode(mode: str | None, lora_config: SparseLoRAConfig | None, model:
 KERNELS: tuple[str, ...] = ('dense', 'semi_structured')  # the kernels an 'inference' wrapper runs its masked Linears on
 SEMI_STRUCTURED_BACKENDS: tuple[str, ...] = ('auto', 'cutlass', 'cusparselt')  # 'auto': torch's choice (cuSPARSELt where available)
 
-def is_semi_structured(w: torch.Tensor) -> bool:
+def is_semi_structured(w: torch.Tensor, # a weight
+                      ) -> bool:
     "Whether `w` is a compressed 2:4 tensor (`torch.sparse.SparseSemiStructuredTensor`)."
     cls = getattr(torch.sparse, 'SparseSemiStructuredTensor', None)
     return cls is not None and isinstance(w, cls)
