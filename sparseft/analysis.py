@@ -5,409 +5,38 @@
 # %% ../nbs/70_analysis.ipynb #b8406165
 from __future__ import annotations
 
-import hashlib, io, json, math, os, zlib
+import io, math, os
 from pathlib import Path
 from typing import Callable, Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
-import yaml
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from .core import Masks, atomic_write_bytes, atomic_write_json, atomic_write_text, check_sparsity
-from .mask_ops import load_mask, plot_layer_sparsity, save_mask
+from .core import atomic_write_bytes, atomic_write_json, atomic_write_text, sparsity_label
+from .mask_ops import load_mask, plot_layer_sparsity
+from .tables import (BASELINE_KEYS, COMPARED, CONFIG_COLUMNS, EFFECTS, EVAL_METRICS, EXPECTED_ACCURACY_DROP, EXPECTED_THROUGHPUT_RATIO,
+                             GROUP_KEYS, MATCH_KEYS, METRIC_COLUMNS, PERF_METRICS, PRESENT, RUN_COLUMNS, STATS, STATUSES, SUMMARY_METRICS,
+                             allowed_accuracy_drop, as_runs, collect_runs, compare_backends, dense_baseline, finished_runs, group_runs, performance_data,
+                             read_metrics_lines, read_run)
 
 # %% auto #0
-__all__ = ['FAKE_CONFIG', 'STATUSES', 'EFFECTS', 'CONFIG_COLUMNS', 'EVAL_METRICS', 'METRIC_COLUMNS', 'RUN_COLUMNS', 'GROUP_KEYS',
-           'SUMMARY_METRICS', 'STATS', 'EXPECTED_ACCURACY_DROP', 'EXPECTED_THROUGHPUT_RATIO', 'BASELINE_KEYS',
-           'PERF_METRICS', 'MODE_STYLES', 'CURVE_KEYS', 'HEATMAP_VALUES', 'MASK_KEYS', 'MASKS_FILE', 'MATCH_KEYS',
-           'COMPARED', 'PRESENT', 'PLOTS', 'fake_run_dir', 'fake_sweep', 'read_metrics_lines', 'read_run',
-           'collect_runs', 'finished_runs', 'group_runs', 'allowed_accuracy_drop', 'dense_baseline', 'performance_data',
-           'summarize', 'plot_sparsity_vs_accuracy', 'plot_sparsity_vs_loss', 'plot_sparsity_vs_throughput',
-           'heatmap_data', 'plot_method_heatmap', 'mask_sets', 'plot_run_layer_sparsity', 'compare_backends',
-           'plot_backend_comparison', 'save_figure', 'save_plots', 'analyze', 'format_analysis']
-
-# %% ../nbs/70_analysis.ipynb #7a9b4836
-FAKE_CONFIG: dict = {'model': 'minilm', 'task': 'rt-sentiment', 'tokenizer': None, 'masks': None, 'method': 'magnitude',
-                     'pattern': 'unstructured', 'scope': 'layer', 'sparsity': None, 'lora': {}, 'lr': 5e-4, 'max_steps': 100,
-                     'batch_size': 16, 'seed': 0, 'device': 'cpu', 'backend': 'local', 'results_dir': 'results/runs'}
-
-def _pct_label(sparsity: float) -> str:
-    pct = round(float(sparsity) * 100, 4)
-    return str(int(pct)) if pct == int(pct) else f"{pct:g}".replace('.', 'p')
-
-def _evals(r: dict, prefix: str) -> dict | None:
-    ev = {k: r[f'{prefix}{k}'] for k in ('accuracy', 'loss', 'perplexity') if r.get(f'{prefix}{k}') is not None}
-    return {**ev, 'examples': r.get('examples', 200)} if ev else None
-
-def fake_run_dir(root: str | os.PathLike, # the results folder the run directory goes into
-                 config: dict, # `TrainConfig` fields (model, task, method, pattern, scope, sparsity, lora, seed, backend, ...)
-                 result: dict | None = None, # the run's numbers, flat: accuracy, loss, pruned_accuracy, dense_loss, tokens_per_s, ...
-                 status: str = 'done', # what `status` says; a 'failed' run gets no result.json and an error in train.log
-                 masks: Masks | None = None, # masks to save as model_dir/masks.safetensors
-                 error: str = 'RuntimeError: out of memory', # the failure written to train.log when status is 'failed'
-                ) -> Path:
-    "Write a run directory in the trainer's layout from a dict (for tests and demos); returns its path."
-    c = {**FAKE_CONFIG, **config}
-    c['lora'] = dict(c.get('lora') or {})
-    masked = c['masks'] is not None or c['sparsity'] is not None
-    mode = c['lora'].get('sparsity_mode', 'sparse_to_sparse' if masked else 'dense')
-    method, pattern, scope, sparsity = (c['method'], c['pattern'], c['scope'], c['sparsity']) if masked else (None, None, None, None)
-    digest = hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    rid = '_'.join([c['backend'], Path(c['model']).name, Path(c['task']).stem, f"{method or 'none'}-{pattern or 'none'}",
-                    f"s{_pct_label(sparsity or 0)}", mode, digest])
-    d = Path(root)/rid
-    (d/'model_dir').mkdir(parents=True, exist_ok=True)
-    r = {'accuracy': 0.85, 'loss': 0.38, 'dense_accuracy': 0.5, 'dense_loss': 0.69, 'tokens_per_s': 1000.0, 'peak_memory_mb': 900.0,
-         'wall_time_s': 60.0, 'steps': c['max_steps'], 'violations': 0, **(result or {})}
-    r.setdefault('samples_per_s', r['tokens_per_s'] / 25)
-    if masked: r.setdefault('pruned_accuracy', 0.5); r.setdefault('pruned_loss', 0.7)
-    after = r.get('sparsity_after_merge', sparsity if mode == 'sparse_to_sparse' else 0.0)
-    atomic_write_text(d/'config.yaml', yaml.safe_dump(c, sort_keys=False))
-    sc = {'r': 8, 'alpha': 16, **c['lora'], 'sparsity_mode': mode, 'seed': c['seed'], 'mode': mode, 'method': method, 'pattern': pattern,
-          'scope': scope, 'sparsity': sparsity, 'masks_file': c['masks']}
-    if masked: sc['achieved_sparsity'] = r.get('mask_sparsity', sparsity)
-    atomic_write_json(d/'sparse_config.json', sc)
-    atomic_write_text(d/'git_sha.txt', '0' * 40 + '\n'); atomic_write_text(d/'git_status.txt', '')
-    if masks is not None: save_mask(masks, d/'model_dir'/'masks.safetensors', sparsity=sparsity, method=method, pattern=pattern, scope=scope, model=c['model'])
-    lines = [{'step': 0, 'eval': 'dense', 'split': 'test', **_evals(r, 'dense_')}]
-    if masked: lines.append({'step': 0, 'eval': 'pruned', 'split': 'test', **_evals(r, 'pruned_')})
-    done = status == 'done'
-    steps = r['steps'] if done else r['steps'] // 2
-    lines += [{'step': s, 'loss': round(0.7 * 0.97 ** s, 5), 'lr': c['lr'] * (1 - s / r['steps']), 'tokens_per_s': r['tokens_per_s'],
-               'samples_per_s': r['samples_per_s']} for s in range(1, steps + 1)]
-    if done: lines.append({'step': steps, 'eval': 'final', 'split': 'test', **_evals(r, '')})
-    atomic_write_text(d/'metrics.jsonl', ''.join(json.dumps(l) + '\n' for l in lines))
-    log = [f'2025-01-01 00:00:00,000 INFO run {rid} started']
-    log.append(f"2025-01-01 00:01:00,000 {'INFO done' if done else 'ERROR run failed: ' + error if status == 'failed' else 'INFO training'}")
-    atomic_write_text(d/'train.log', '\n'.join(log) + '\n')
-    if done:
-        report = {'format': 'sparseft.validation/1', 'mode': mode, 'valid': r['violations'] == 0, 'reason': f'valid for {mode}',
-                  'global': {'total_violations': r['violations'], 'sparsity': after, 'mask_sparsity': sparsity}}
-        atomic_write_json(d/'validation_report.json', report)
-        metrics = {'eval_dense': _evals(r, 'dense_'), 'eval_pruned': _evals(r, 'pruned_') if masked else None, 'eval_final': _evals(r, ''),
-                   'train_loss': lines[-2]['loss'], 'steps': steps, 'sparsity_requested': sparsity, 'mask_sparsity': sc.get('achieved_sparsity'),
-                   'sparsity_after_merge': after, 'merged_violations': r['violations'], 'samples_per_s': r['samples_per_s'],
-                   'tokens_per_s': r['tokens_per_s'], 'peak_memory_mb': r['peak_memory_mb'], 'peak_memory_kind': 'cpu_peak_rss'}
-        validation = {'valid': report['valid'], 'mode': mode, 'reason': report['reason'], 'total_violations': r['violations'], 'sparsity': after}
-        atomic_write_json(d/'result.json', {'run_id': rid, 'run_dir': str(d), 'status': 'done', 'metrics': metrics, 'validation': validation,
-                                            'timings': {'train': 0.8 * r['wall_time_s'], 'total': r['wall_time_s']}})
-    atomic_write_text(d/'status', status + '\n')
-    return d
-
-# %% ../nbs/70_analysis.ipynb #44fd2f27
-_DROP = {'unstructured': (0.03, 0.2), 'structured': (0.08, 0.45), 'random': (0.1, 0.5), 'nm': (0.05, 0.3)}  # drop at 50%, at 90%
-_SPEEDUP = {'unstructured': 0.0, 'structured': 0.6, 'random': 0.0, 'nm': 0.3}  # throughput gain per unit of sparsity
-
-def _fake_masks(sparsity: float, pattern: str, seed: int, blocks: int = 2, width: int = 32) -> Masks:
-    "Masks of a small Llama-like model: per-layer sparsity around `sparsity`, whole rows for 'structured'."
-    g = torch.Generator().manual_seed(seed)
-    shapes = {'self_attn.q_proj': (width, width), 'self_attn.o_proj': (width, width), 'mlp.up_proj': (2 * width, width),
-              'mlp.down_proj': (width, 2 * width)}
-    masks = {}
-    for b in range(blocks):
-        for (name, shape), off in zip(shapes.items(), (-0.12, 0.12, -0.06, 0.06)):  # offsets average to 0 over the weights
-            s = sparsity + 2 * min(sparsity, 1 - sparsity) * (off + 0.06 * (b - (blocks - 1) / 2))
-            if pattern == 'structured':
-                keep = torch.zeros(shape[0], dtype=torch.bool); keep[torch.randperm(shape[0], generator=g)[:round((1 - s) * shape[0])]] = True
-                m = keep[:, None].expand(shape).clone()
-            else:
-                scores = torch.rand(shape, generator=g).flatten()
-                m = torch.zeros_like(scores, dtype=torch.bool); m[scores.argsort(descending=True)[:round((1 - s) * scores.numel())]] = True
-                m = m.view(shape)
-            masks[f'model.layers.{b}.{name}.weight'] = m
-    return masks
-
-def fake_sweep(root: str | os.PathLike, # the results folder
-               patterns: Iterable[str] = ('unstructured', 'structured'), # mask patterns (the experiment plan's "methods")
-               sparsities: Iterable[float] = (0.5, 0.7, 0.9), # sparsity levels
-               modes: Iterable[str] = ('sparse_to_dense', 'sparse_to_sparse'), # sparse LoRA modes of the sparse runs
-               seeds: Iterable[int] = (0, 1), # seeds: one run per seed and config
-               dense: bool = True, # add one dense-mode baseline run per seed
-               method: str = 'magnitude', # importance method
-               model: str = 'minilm', # model name
-               task: str = 'rt-sentiment', # task name
-               backend: str = 'local', # backend name
-               speed: float = 1.0, # throughput multiplier (another backend)
-               accuracy: float = 0.86, # dense accuracy
-              ) -> list[Path]:
-    "Write a plausible sweep of finished runs (and dense baselines) with `fake_run_dir`; returns their folders."
-    out = []
-    for seed in seeds:
-        rng = np.random.default_rng(zlib.crc32(f'{backend}/{model}/{task}/{seed}'.encode()))
-        base = {'model': model, 'task': task, 'backend': backend, 'seed': seed, 'method': method}
-        tps = 1000.0 * speed
-        if dense:
-            acc = accuracy + rng.normal(0, 0.004)
-            out.append(fake_run_dir(root, base, {'accuracy': acc, 'loss': 0.35 + 0.5 * (accuracy - acc), 'tokens_per_s': tps * rng.normal(1, 0.02)}))
-        for pattern in patterns:
-            d50, d90 = _DROP[pattern]
-            for s in sparsities:
-                check_sparsity(s)
-                masks = _fake_masks(s, pattern, seed)
-                for mode in modes:
-                    drop = max(0.0, d50 + (d90 - d50) * (s - 0.5) / 0.4) * (0.85 if mode == 'sparse_to_dense' else 1.0)
-                    acc = accuracy * (1 - drop) + rng.normal(0, 0.004)
-                    r = {'accuracy': acc, 'loss': 0.35 + 1.5 * (accuracy - acc), 'pruned_accuracy': max(0.5, accuracy * (1 - 3 * drop)),
-                         'pruned_loss': 0.69 + drop, 'tokens_per_s': tps * (1 + _SPEEDUP[pattern] * s) * rng.normal(1, 0.02),
-                         'peak_memory_mb': 900.0 * (1 - 0.3 * s * (pattern == 'structured'))}
-                    cfg = {**base, 'pattern': pattern, 'scope': 'global', 'sparsity': s, 'lora': {'sparsity_mode': mode}}
-                    out.append(fake_run_dir(root, cfg, r, masks=masks))
-    return out
-
-# %% ../nbs/70_analysis.ipynb #28717fd2
-def read_metrics_lines(path: str | os.PathLike, # a metrics.jsonl
-                      ) -> tuple[list[dict], list[str]]:
-    "The complete JSON lines of `path` (none when it is missing) and a note for each line that was dropped."
-    path = Path(path)
-    if not path.is_file(): return [], []
-    text = path.read_bytes().decode('utf-8', errors='replace')
-    raw = text.split('\n')
-    lines, problems = [], []
-    for i, l in enumerate(raw, 1):
-        if not l.strip(): continue
-        try: obj = json.loads(l)
-        except json.JSONDecodeError:
-            last = i == len(raw)  # no newline after it: cut while being written
-            problems.append(f'line {i} is truncated (kept the {len(lines)} complete lines before it)' if last else f'line {i} is not valid JSON (dropped)')
-            continue
-        if isinstance(obj, dict): lines.append(obj)
-        else: problems.append(f'line {i} is not a JSON object (dropped)')
-    return lines, problems
-
-# %% ../nbs/70_analysis.ipynb #171c192a
-STATUSES: tuple[str, ...] = ('pending', 'running', 'done', 'failed')
-EFFECTS: tuple[str, ...] = ('dropped', 'excluded', 'kept')
-CONFIG_COLUMNS: tuple[str, ...] = ('run_id', 'backend', 'model', 'task', 'method', 'pattern', 'scope', 'sparsity', 'mode', 'seed')
-EVAL_METRICS: tuple[str, ...] = ('accuracy', 'loss', 'perplexity')
-METRIC_COLUMNS: tuple[str, ...] = (*EVAL_METRICS, *(f'pruned_{m}' for m in EVAL_METRICS), *(f'dense_{m}' for m in EVAL_METRICS),
-    'train_loss', 'steps', 'mask_sparsity', 'sparsity_after_merge', 'checkpoint_sparsity', 'valid', 'violations', 'merged_violations',
-    'samples_per_s', 'tokens_per_s', 'peak_memory_mb', 'wall_time_s')
-RUN_COLUMNS: tuple[str, ...] = (*CONFIG_COLUMNS, 'status', *METRIC_COLUMNS, 'error', 'run_dir')
-
-# %% ../nbs/70_analysis.ipynb #a007b38a
-def _num(x) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)): return math.nan
-    return float(x)
-
-def _read_json(path: Path) -> tuple[dict | None, str | None]:
-    "`(content, None)`, `(None, None)` when the file is missing, `(None, why)` when it cannot be read."
-    if not path.is_file(): return None, None
-    try: obj = json.loads(path.read_text(encoding='utf-8'))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: return None, f'not valid JSON ({e})'
-    return (obj, None) if isinstance(obj, dict) else (None, f'not a JSON object ({type(obj).__name__})')
-
-def _short(name) -> str:
-    s = str(name)
-    return Path(s).name if ('/' in s or os.sep in s) else s
-
-def _model_name(d: Path, model, depth: int = 0) -> str:
-    "The model of run `d`: its name, or, when it starts from another run's merged model (`<run>/model_dir/merged`), that run's model."
-    p = Path(str(model))
-    if p.name == 'merged' and p.parent.name == 'model_dir' and depth < 8:
-        base = d.parent/p.parent.parent.name  # the run it starts from, in the same results folder
-        try: cfg = yaml.safe_load((base/'config.yaml').read_text(encoding='utf-8'))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError): cfg = None
-        if isinstance(cfg, dict) and cfg.get('model'): return _model_name(base, cfg['model'], depth + 1)
-        parts = p.parent.parent.name.split('_')  # no such run here: the model's part of its run id
-        if len(parts) >= 7: return parts[1]
-    return _short(model)
-
-def _config_row(d: Path, cfg: dict, sc: dict) -> dict:
-    "The configuration columns: sparse_config.json's account of the masks first, then config.yaml's."
-    lora = cfg.get('lora') if isinstance(cfg.get('lora'), dict) else {}
-    masked = cfg.get('masks') is not None or cfg.get('sparsity') is not None
-    mode = sc.get('sparsity_mode') or sc.get('mode') or lora.get('sparsity_mode') or cfg.get('mode') or ('sparse_to_sparse' if masked else 'dense')
-    if sc: method, pattern, scope, sparsity = sc.get('method'), sc.get('pattern'), sc.get('scope'), sc.get('sparsity', sc.get('achieved_sparsity'))
-    elif cfg.get('masks') is not None: method, pattern, scope, sparsity = 'file', 'file', 'file', None
-    elif masked: method, pattern, scope, sparsity = cfg.get('method'), cfg.get('pattern'), cfg.get('scope'), cfg.get('sparsity')
-    else: method = pattern = scope = sparsity = None
-    if method and (alloc := sc.get('allocation') or cfg.get('allocation') or 'uniform') != 'uniform': method = f"{method}+{alloc}"  # e.g. wanda+owl
-    if sparsity is None and sc.get('achieved_sparsity') is not None: sparsity = round(float(sc['achieved_sparsity']), 4)
-    return {'run_id': d.name, 'backend': str(cfg.get('backend', 'local')), 'model': _model_name(d, cfg.get('model', 'unknown')),
-            'task': Path(str(cfg.get('task', 'unknown'))).stem if '/' in str(cfg.get('task', '')) else str(cfg.get('task', 'unknown')),
-            'method': str(method or 'none'), 'pattern': str(pattern or 'none'), 'scope': str(scope or 'none'),
-            'sparsity': float(sparsity) if sparsity is not None else 0.0, 'mode': str(mode), 'seed': int(cfg.get('seed', 0))}
-
-# %% ../nbs/70_analysis.ipynb #cbcb2a3a
-def _metrics_from_result(res: dict) -> dict:
-    m, v, t = (res.get(k) if isinstance(res.get(k), dict) else {} for k in ('metrics', 'validation', 'timings'))
-    row = {}
-    for prefix, key in (('', 'eval_final'), ('pruned_', 'eval_pruned'), ('dense_', 'eval_dense')):
-        ev = m.get(key) if isinstance(m.get(key), dict) else {}
-        row |= {f'{prefix}{k}': _num(ev.get(k)) for k in EVAL_METRICS}
-    row |= {k: _num(m.get(k)) for k in ('train_loss', 'steps', 'mask_sparsity', 'sparsity_after_merge', 'merged_violations',
-                                         'samples_per_s', 'tokens_per_s', 'peak_memory_mb')}
-    row |= {'checkpoint_sparsity': _num(v.get('sparsity')), 'valid': v.get('valid') if isinstance(v.get('valid'), bool) else None,
-            'violations': _num(v.get('total_violations')), 'wall_time_s': _num(t.get('total'))}
-    return row
-
-def _metrics_from_files(lines: list[dict], report: dict | None) -> dict:
-    "What result.json would say, from metrics.jsonl and validation_report.json (no memory or wall time)."
-    evals = {l.get('eval'): l for l in lines if 'eval' in l}
-    steps = [l for l in lines if 'eval' not in l and 'loss' in l]
-    g = (report or {}).get('global') if isinstance((report or {}).get('global'), dict) else {}
-    res = {'metrics': {'eval_final': evals.get('final'), 'eval_pruned': evals.get('pruned'), 'eval_dense': evals.get('dense'),
-                       'train_loss': steps[-1]['loss'] if steps else None, 'steps': steps[-1].get('step') if steps else None,
-                       'tokens_per_s': np.mean([_num(l.get('tokens_per_s')) for l in steps]) if steps else None,
-                       'samples_per_s': np.mean([_num(l.get('samples_per_s')) for l in steps]) if steps else None},
-           'validation': {'valid': (report or {}).get('valid'), 'total_violations': g.get('total_violations'), 'sparsity': g.get('sparsity')}}
-    res['metrics'] = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in res['metrics'].items()}
-    return _metrics_from_result(res)
-
-def _failure(d: Path) -> str:
-    "The reason of the last failure in train.log."
-    p = d/'train.log'
-    if not p.is_file(): return 'no train.log'
-    hits = [l.split('run failed: ', 1)[1].strip() for l in p.read_text(encoding='utf-8', errors='replace').splitlines() if 'run failed: ' in l]
-    return hits[-1] if hits else 'no reason in train.log'
-
-# %% ../nbs/70_analysis.ipynb #09ad211a
-def read_run(run_dir: str | os.PathLike, # one run directory
-            ) -> tuple[dict | None, list[dict]]:
-    "One run directory as a row of `collect_runs` (None when it cannot be used) and notes on what was wrong with it."
-    d = Path(run_dir)
-    notes = []
-    def note(reason: str, effect: str): notes.append({'run': d.name, 'reason': reason, 'effect': effect})
-    if not any(d.iterdir()): note('empty folder', 'dropped'); return None, notes
-    if not (d/'config.yaml').is_file(): note('no config.yaml', 'dropped'); return None, notes
-    try: cfg = yaml.safe_load((d/'config.yaml').read_text(encoding='utf-8'))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        note(f"unreadable config.yaml: {str(e).splitlines()[0]}", 'dropped'); return None, notes
-    if not isinstance(cfg, dict): note(f'unreadable config.yaml: not a mapping ({type(cfg).__name__})', 'dropped'); return None, notes
-    sc, why = _read_json(d/'sparse_config.json')
-    if why: note(f'sparse_config.json is {why}: configuration read from config.yaml alone', 'kept')
-    try: row = _config_row(d, cfg, sc or {})
-    except (TypeError, ValueError) as e: note(f'unreadable config.yaml: {e}', 'dropped'); return None, notes
-    lines, problems = read_metrics_lines(d/'metrics.jsonl')
-    for p in problems: note(f'metrics.jsonl: {p}', 'kept')
-    result, why_result = _read_json(d/'result.json')
-    status = (d/'status').read_text(encoding='utf-8', errors='replace').strip() if (d/'status').is_file() else None
-    if status is None:
-        status = 'done' if result is not None else 'unknown'
-        note(f"no status file: taken as {status}{' (result.json present)' if result is not None else ''}", 'kept' if result is not None else 'excluded')
-    elif status not in STATUSES:
-        note(f"status file says {status!r}; known: {', '.join(STATUSES)}", 'excluded'); status = 'unknown'
-    row |= {'status': status, **{c: math.nan for c in METRIC_COLUMNS}, 'valid': None, 'error': None, 'run_dir': str(d)}
-    if status == 'failed': row['error'] = _failure(d); note(f"failed: {row['error']}", 'excluded')
-    elif status in ('pending', 'running'): note(f'{status}: not finished', 'excluded')
-    elif status == 'done':
-        if result is not None: row |= _metrics_from_result(result)
-        else:
-            report, _ = _read_json(d/'validation_report.json')
-            row |= _metrics_from_files(lines, report)
-            have = any(not math.isnan(row[m]) for m in EVAL_METRICS)
-            missing = f'result.json is {why_result}' if why_result else 'no result.json'
-            note(f'{missing}: ' + ('evaluations read from metrics.jsonl (no memory or wall time)' if have else 'and no final evaluation in metrics.jsonl'),
-                 'kept' if have else 'excluded')
-    return row, notes
-
-# %% ../nbs/70_analysis.ipynb #a0df1202
-def collect_runs(results_dir: str | os.PathLike, # a results folder: one run directory per sub-folder (results/runs)
-                ) -> pd.DataFrame:
-    "One row per run directory under `results_dir` (`RUN_COLUMNS`); `df.attrs['skipped']` lists what was skipped or excluded and why."
-    root = Path(results_dir)
-    if not root.exists(): raise FileNotFoundError(f"results_dir {str(root)!r} does not exist")
-    if not root.is_dir(): raise NotADirectoryError(f"results_dir {str(root)!r} is not a folder")
-    rows, skipped = [], []
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
-        row, notes = read_run(d)
-        skipped += notes
-        if row is not None: rows.append(row)
-    df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
-    num = [c for c in METRIC_COLUMNS if c != 'valid'] + ['sparsity']
-    df[num] = df[num].apply(pd.to_numeric, errors='coerce').astype(float)
-    df['seed'] = df['seed'].astype(int)
-    df.attrs['skipped'] = skipped
-    return df
-
-def finished_runs(runs: pd.DataFrame, # `collect_runs`' table
-                 ) -> pd.DataFrame:
-    "The runs that count in statistics: status done, with a final evaluation."
-    return runs[(runs['status'] == 'done') & runs[list(EVAL_METRICS)].notna().any(axis=1)]
-
-# %% ../nbs/70_analysis.ipynb #9513ee6a
-GROUP_KEYS: tuple[str, ...] = ('backend', 'model', 'task', 'method', 'pattern', 'scope', 'sparsity', 'mode')
-SUMMARY_METRICS: tuple[str, ...] = (*EVAL_METRICS, 'pruned_accuracy', 'pruned_loss', 'pruned_perplexity', 'train_loss', 'mask_sparsity',
-                                    'sparsity_after_merge', 'violations', 'samples_per_s', 'tokens_per_s', 'peak_memory_mb', 'wall_time_s')
-STATS: tuple[str, ...] = ('mean', 'std', 'count')
-
-def group_runs(runs: pd.DataFrame, # `collect_runs`' table
-              ) -> pd.DataFrame:
-    "Per group of finished runs (`GROUP_KEYS`): mean, std and count of each of `SUMMARY_METRICS` (`<metric>_<stat>`), runs and seeds."
-    cols = [*GROUP_KEYS, 'runs', 'seeds', *(f'{m}_{s}' for m in SUMMARY_METRICS for s in STATS)]
-    done = finished_runs(runs)
-    if done.empty: return pd.DataFrame(columns=cols)
-    g = done.groupby(list(GROUP_KEYS), sort=True)
-    stats = g[list(SUMMARY_METRICS)].agg(list(STATS))
-    stats.columns = [f'{m}_{s}' for m, s in stats.columns]
-    stats['runs'] = g.size()
-    stats['seeds'] = g['seed'].agg(lambda s: ' '.join(map(str, sorted(s))))
-    return stats.reset_index()[cols]
-
-# %% ../nbs/70_analysis.ipynb #4a134504
-EXPECTED_ACCURACY_DROP: dict[float, float] = {0.5: 0.05, 0.7: 0.10, 0.9: 0.20}  # the experiment plan's targets: sparsity -> largest relative accuracy drop
-EXPECTED_THROUGHPUT_RATIO: tuple[float, float] = (0.8, 1.3)  # the experiment plan's expectation: throughput of sparse runs relative to dense
-
-def allowed_accuracy_drop(sparsity: float | np.ndarray, # sparsity (or an array of them)
-                         ) -> float | np.ndarray:
-    "The largest relative accuracy drop allowed at `sparsity`: linear between the points of `EXPECTED_ACCURACY_DROP`, 0 at 0%, held beyond 90%."
-    xs, ys = [0.0, *EXPECTED_ACCURACY_DROP], [0.0, *EXPECTED_ACCURACY_DROP.values()]
-    out = np.interp(sparsity, xs, ys)
-    return float(out) if np.ndim(out) == 0 else out
-
-# %% ../nbs/70_analysis.ipynb #a1595ac6
-BASELINE_KEYS: tuple[str, ...] = ('backend', 'model', 'task')
-PERF_METRICS: tuple[str, ...] = (*EVAL_METRICS, 'tokens_per_s', 'samples_per_s')
-
-def dense_baseline(runs: pd.DataFrame, # `collect_runs`' table
-                  ) -> pd.DataFrame:
-    "Per backend, model and task: the mean of each of `PERF_METRICS` over the finished dense-mode runs (`baseline_<metric>`), and their count."
-    dense = finished_runs(runs)
-    dense = dense[dense['mode'] == 'dense']
-    cols = [*BASELINE_KEYS, 'baseline_runs', *(f'baseline_{m}' for m in PERF_METRICS)]
-    if dense.empty: return pd.DataFrame(columns=cols)
-    g = dense.groupby(list(BASELINE_KEYS))
-    out = g[list(PERF_METRICS)].mean().add_prefix('baseline_')
-    out['baseline_runs'] = g.size()
-    return out.reset_index()[cols]
-
-def performance_data(runs: pd.DataFrame, # `collect_runs`' table
-                    ) -> pd.DataFrame:
-    "Per group (`GROUP_KEYS`): mean and std of `PERF_METRICS`, the dense baseline, the relative accuracy drop and its allowance, the throughput ratio."
-    done = finished_runs(runs)
-    cols = [*GROUP_KEYS, 'runs', *(f'{m}_{s}' for m in PERF_METRICS for s in ('mean', 'std')), 'baseline_runs',
-            *(f'baseline_{m}' for m in PERF_METRICS), 'accuracy_drop', 'allowed_drop', 'within_expected', 'loss_change',
-            'perplexity_change', 'throughput_ratio']
-    if done.empty: return pd.DataFrame(columns=cols)
-    g = done.groupby(list(GROUP_KEYS))
-    d = g[list(PERF_METRICS)].agg(['mean', 'std'])
-    d.columns = [f'{m}_{s}' for m, s in d.columns]
-    d['runs'] = g.size()
-    d = d.reset_index().merge(dense_baseline(runs), on=list(BASELINE_KEYS), how='left')
-    for c in (f'baseline_{m}' for m in PERF_METRICS): d[c] = d[c].astype(float)
-    d['accuracy_drop'] = (d['baseline_accuracy'] - d['accuracy_mean']) / d['baseline_accuracy']
-    d['allowed_drop'] = allowed_accuracy_drop(d['sparsity'].to_numpy(float))
-    d['within_expected'] = pd.array([None if math.isnan(x) else bool(x <= a) for x, a in zip(d['accuracy_drop'], d['allowed_drop'])], dtype='boolean')
-    for m in ('loss', 'perplexity'): d[f'{m}_change'] = (d[f'{m}_mean'] - d[f'baseline_{m}']) / d[f'baseline_{m}']
-    d['throughput_ratio'] = d['tokens_per_s_mean'] / d['baseline_tokens_per_s']
-    return d[cols]
+__all__ = ['MODE_STYLES', 'CURVE_KEYS', 'HEATMAP_VALUES', 'MASK_KEYS', 'MASKS_FILE', 'PLOTS', 'summarize',
+           'plot_sparsity_vs_accuracy', 'plot_sparsity_vs_loss', 'plot_sparsity_vs_throughput', 'heatmap_data',
+           'plot_method_heatmap', 'mask_sets', 'plot_run_layer_sparsity', 'plot_backend_comparison', 'save_figure',
+           'save_plots', 'analyze', 'format_analysis']
 
 # %% ../nbs/70_analysis.ipynb #e77f955e
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:
     return atomic_write_text(path, df.to_csv(index=False))
 
-def _runs(runs_or_dir: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
-    return runs_or_dir if isinstance(runs_or_dir, pd.DataFrame) else collect_runs(runs_or_dir)
-
 def summarize(runs: pd.DataFrame | str | os.PathLike, # `collect_runs`' table, or a results folder to read
               output_dir: str | os.PathLike, # where the CSV files go (results/analysis)
              ) -> dict[str, Path]:
     "Write summary.csv, grouped_summary.csv, sparsity_vs_performance.csv and skipped.csv into `output_dir`; returns name -> path."
-    runs, out = _runs(runs), Path(output_dir)
+    runs, out = as_runs(runs), Path(output_dir)
     skipped = pd.DataFrame(runs.attrs.get('skipped', []), columns=['run', 'reason', 'effect'])
     tables = {'summary': runs, 'grouped_summary': group_runs(runs), 'sparsity_vs_performance': performance_data(runs), 'skipped': skipped}
     return {name: _write_csv(df, out/f'{name}.csv') for name, df in tables.items()}
@@ -575,34 +204,6 @@ def plot_run_layer_sparsity(run_dir: str | os.PathLike, # a run directory with m
     ax.set_title(f"sparsity per layer — {what}" + (f' {s:.0%}' if s is not None else ''), fontsize=10)
     return ax
 
-# %% ../nbs/70_analysis.ipynb #ef9407c0
-MATCH_KEYS: tuple[str, ...] = ('model', 'task', 'method', 'pattern', 'scope', 'sparsity', 'mode', 'seed')
-COMPARED: tuple[str, ...] = (*EVAL_METRICS, 'tokens_per_s')
-PRESENT: dict[str, str] = {'both': 'both', 'left_only': 'results only', 'right_only': 'baseline only'}
-
-def _side(runs: pd.DataFrame) -> pd.DataFrame:
-    done = finished_runs(runs)
-    cols = [*MATCH_KEYS, 'backend', 'run_id', 'runs', *COMPARED]
-    if done.empty: return pd.DataFrame(columns=cols).astype({'sparsity': float, 'seed': int})
-    g = done.groupby(list(MATCH_KEYS))
-    out = g[list(COMPARED)].mean()
-    out['backend'] = g['backend'].agg(lambda s: ','.join(sorted(set(s))))
-    out['run_id'] = g['run_id'].agg(lambda s: ' '.join(sorted(s)))
-    out['runs'] = g.size()
-    return out.reset_index()[cols]
-
-def compare_backends(runs: pd.DataFrame | str | os.PathLike, # our runs (`collect_runs`' table or a results folder)
-                     baseline: pd.DataFrame | str | os.PathLike, # the runs to compare with (table or folder)
-                    ) -> pd.DataFrame:
-    "Side by side per config (`MATCH_KEYS`): both sides' metrics, differences, throughput ratio, and which side has it (`present`)."
-    a, b = _side(_runs(runs)), _side(_runs(baseline))
-    m = a.merge(b.rename(columns={c: f'baseline_{c}' for c in b.columns if c not in MATCH_KEYS}), on=list(MATCH_KEYS), how='outer', indicator='present')
-    m['present'] = m['present'].astype(str).map(PRESENT)
-    for k in EVAL_METRICS: m[f'{k}_delta'] = m[k].astype(float) - m[f'baseline_{k}'].astype(float)
-    m['throughput_ratio'] = m['tokens_per_s'].astype(float) / m['baseline_tokens_per_s'].astype(float)
-    order = {v: i for i, v in enumerate(PRESENT.values())}
-    return m.sort_values(['present', *MATCH_KEYS], key=lambda s: s.map(order) if s.name == 'present' else s).reset_index(drop=True)
-
 # %% ../nbs/70_analysis.ipynb #c689f511
 def plot_backend_comparison(comparison: pd.DataFrame, # `compare_backends`' table
                             ax: plt.Axes | None = None, # axes to draw on; a new 6x3.5 figure when None
@@ -667,12 +268,12 @@ def save_plots(runs: pd.DataFrame | str | os.PathLike, # `collect_runs`' table, 
                layers: bool = True, # also one per-layer sparsity figure per mask configuration, under layer_sparsity/
               ) -> tuple[dict[str, Path], dict[str, str]]:
     "Draw `PLOTS` (and per-layer sparsity) into `plots_dir`: returns (name -> file written, name -> why it was skipped)."
-    runs, out = _runs(runs), Path(plots_dir)
+    runs, out = as_runs(runs), Path(plots_dir)
     files, skipped = {}, {}
     for name, draw in PLOTS.items(): _draw_to(out/f'{name}.png', lambda ax: draw(runs, ax=ax), files, skipped, name)
     if layers:
         for _, m in mask_sets(runs).iterrows():
-            name = f"layer_sparsity_{m['model']}_{m['method']}-{m['pattern']}-{m['scope']}_s{_pct_label(m['sparsity'])}"
+            name = f"layer_sparsity_{m['model']}_{m['method']}-{m['pattern']}-{m['scope']}_s{sparsity_label(m['sparsity'])}"
             _draw_to(out/'layer_sparsity'/f'{name}.png', lambda ax: plot_run_layer_sparsity(Path(m['masks']).parent.parent, ax=ax),
                      files, skipped, name, new_ax=False)
     return files, skipped

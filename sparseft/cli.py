@@ -16,7 +16,7 @@ import pandas as pd
 from fastcore.script import Param, call_parse
 
 from .analysis import analyze, format_analysis
-from .core import METHODS, atomic_write_bytes, atomic_write_json, atomic_write_text, check_choice, check_sparsity, seed_everything
+from .core import METHODS, USER_ERRORS, atomic_write_bytes, cli_errors, atomic_write_json, atomic_write_text, check_choice, check_sparsity, seed_everything
 from .data import calibration_data
 from .mask_generator import MaskGenerator
 from .mask_ops import (check_mask_overwrite, compute_sparsity_stats, mask_file_stem, plot_sparsity_histogram, save_mask,
@@ -25,30 +25,18 @@ from .runs import (check_spec_inputs, compute_sweep_masks, expand, format_status
                            select_run, status_table, sweep, sweep_session)
 from .cs3 import expand_num_csx
 from .sparse_lora import SparseLoRAConfig
-from .train import RunResult, TrainConfig, check_inputs, dist_env, load_model_and_tokenizer, train
+from .config import TrainConfig
+from .local import dist_env
+from .prepare import check_inputs, load_model_and_tokenizer
+from .rundir import RunResult
+from .train import train
 from .validate import RUN_LAYOUT, run_validate
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'RENAMED', 'DEPRECATED', 'QUICKSTART_METHODS', 'QUICKSTART', 'QUICKSTART_DENSE', 'QUICKSTART_SPARSE',
-           'SWEEP_STAGES', 'TRAINED_NOW', 'cli_errors', 'renamed_flag', 'compute_mask_files', 'sparseft_compute_masks',
-           'train_config', 'run_summary', 'sparseft_train', 'sparseft_validate', 'quickstart_table', 'quickstart',
-           'sparseft_quickstart', 'sweep_summary', 'sparseft_sweep', 'sparseft_analyze']
-
-# %% ../nbs/90_cli.ipynb #4e19c6fd
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError, OSError, ImportError)
-
-@contextmanager
-def cli_errors(prog: str, # the command's name, printed before the reason
-               code: int = 2, # exit status for unusable input
-               debug: bool = False, # re-raise instead, to see the traceback
-              ):
-    "Turn user errors raised inside the block into `SystemExit(code)` after printing `prog: error: reason` on stderr."
-    try: yield
-    except USER_ERRORS as e:
-        if debug: raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"{prog}: error: {msg}", file=sys.stderr)
-        raise SystemExit(code) from None
+__all__ = ['RENAMED', 'DEPRECATED', 'QUICKSTART_METHODS', 'QUICKSTART', 'QUICKSTART_DENSE', 'QUICKSTART_SPARSE', 'SWEEP_STAGES',
+           'TRAINED_NOW', 'renamed_flag', 'compute_mask_files', 'sparseft_compute_masks', 'train_config', 'run_summary',
+           'sparseft_train', 'sparseft_validate', 'quickstart_table', 'quickstart', 'sparseft_quickstart',
+           'sweep_summary', 'sparseft_sweep', 'sparseft_analyze']
 
 # %% ../nbs/90_cli.ipynb #6d74250c
 RENAMED: dict[str, dict[str, str]] = {  # command -> {old flag: new flag}, for one release

@@ -5,7 +5,7 @@
 # %% ../nbs/00_core.ipynb #285457de
 from __future__ import annotations
 
-import fnmatch, json, os, random, re, tempfile
+import fnmatch, json, os, random, re, sys, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Literal, Mapping
@@ -16,9 +16,9 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['Masks', 'Scores', 'Method', 'Pattern', 'Scope', 'Mode', 'METHODS', 'PATTERNS', 'SCOPES', 'MODES', 'DEFAULT_EXCLUDE',
-           'check_choice', 'check_sparsity', 'match_names', 'prunable_params', 'layer_slices', 'split_layer_name',
-           'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
-           'atomic_write_json']
+           'USER_ERRORS', 'check_choice', 'check_sparsity', 'sparsity_label', 'match_names', 'prunable_params',
+           'layer_slices', 'split_layer_name', 'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'cli_errors', 'move_files']
 
 # %% ../nbs/00_core.ipynb #f84ddfba
 Masks = dict[str, torch.Tensor]   # parameter name -> bool tensor shaped like the parameter, True = keep
@@ -54,6 +54,14 @@ def check_sparsity(sparsity: float, # requested fraction of entries to remove
     s = float(sparsity)
     if not (0.0 <= s < 1.0): raise ValueError(f"{name} must be in [0, 1), got {s}")
     return s
+
+# %% ../nbs/00_core.ipynb #7f6d2443
+def sparsity_label(sparsity: float | None, # a sparsity in [0, 1), or None
+                  ) -> str:
+    "Sparsity in percent for names: 0.5 -> '50', 0.125 -> '12p5', None -> '0'."
+    if sparsity is None: return '0'
+    pct = round(float(sparsity) * 100, 4)
+    return str(int(pct)) if pct == int(pct) else f"{pct:g}".replace('.', 'p')
 
 # %% ../nbs/00_core.ipynb #1feb2bf4
 def _as_globs(globs: str | Iterable[str] | None) -> list[str]:
@@ -176,3 +184,28 @@ def atomic_write_json(path: str | os.PathLike, # the file to (re)place
                      ) -> Path:
     "Write `obj` as JSON to `path` atomically; returns the path."
     return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, default=str) + '\n')
+
+# %% ../nbs/00_core.ipynb #fa806ec5
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError, OSError, ImportError)
+
+@contextmanager
+def cli_errors(prog: str, # the command's name, printed before the reason
+               code: int = 2, # exit status for unusable input
+               debug: bool = False, # re-raise instead, to see the traceback
+              ):
+    "Turn user errors raised inside the block into `SystemExit(code)` after printing `prog: error: reason` on stderr."
+    try: yield
+    except USER_ERRORS as e:
+        if debug: raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"{prog}: error: {msg}", file=sys.stderr)
+        raise SystemExit(code) from None
+
+def move_files(src: Path, # a folder (a temporary one, filled by a writer)
+               dst: Path, # where its files go, at the same relative paths
+              ):
+    "Move every file under src into dst (same relative paths), each with one rename."
+    for f in sorted(p for p in src.rglob('*') if p.is_file()):
+        target = dst / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f, target)

@@ -16,11 +16,9 @@ import transformers
 from fastcore.script import Param, call_parse
 from torch import nn
 
-from .cli import cli_errors
-from .core import Masks, atomic_write_json, check_choice, prunable_params
+from .core import Masks, atomic_write_json, check_choice, cli_errors, move_files, prunable_params
 from .fixtures import _dtype_kw, quiet_transformers
 from .mask_ops import load_mask, validate_mask
-from .sparse_lora import _move_files
 
 # %% auto #0
 __all__ = ['SPARSITY_FORMATS', 'WEIGHTS_FILE', 'WEIGHTS_INDEX', 'COMPRESSED_TENSORS_VERSION', 'EXPORTS', 'weight_files',
@@ -304,7 +302,7 @@ def export_checkpoint(src: str | os.PathLike, # a model folder: plain safetensor
     tmp = Path(tempfile.mkdtemp(prefix=f'.tmp-{out_dir.name}-', dir=out_dir.parent))
     try:
         EXPORTS[to](src, tmp, masks, sparsity_format)
-        _move_files(tmp, out_dir)
+        move_files(tmp, out_dir)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 

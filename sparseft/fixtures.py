@@ -16,8 +16,9 @@ from torch import nn
 from .core import seed_everything
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'MODELS', 'tiny_llama', 'tiny_mixtral', 'tiny_bert', 'cache_dir', 'minilm_path', 'smollm2_gguf_path',
-           'quiet_transformers', 'load_minilm', 'smollm2_cache', 'load_smollm2', 'load_model']
+__all__ = ['SMOLLM2_GGUF', 'MODELS', 'FAKE_CONFIG', 'tiny_llama', 'tiny_mixtral', 'tiny_bert', 'cache_dir', 'minilm_path',
+           'smollm2_gguf_path', 'quiet_transformers', 'load_minilm', 'smollm2_cache', 'load_smollm2', 'load_model',
+           'fake_run_dir', 'fake_sweep']
 
 # %% ../nbs/01_fixtures.ipynb #5b90e1cf
 def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -197,3 +198,137 @@ def _load_folder(p, num_labels, dtype):
     try: tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
     except (OSError, ValueError, TypeError): tok = None
     return model.eval(), tok
+
+# %% ../nbs/01_fixtures.ipynb #5d36e12d
+import hashlib, json, zlib
+from typing import Iterable
+
+import numpy as np
+import yaml
+
+from .core import Masks, atomic_write_json, atomic_write_text, check_sparsity, sparsity_label
+from .mask_ops import save_mask
+
+# %% ../nbs/01_fixtures.ipynb #7a9b4836
+FAKE_CONFIG: dict = {'model': 'minilm', 'task': 'rt-sentiment', 'tokenizer': None, 'masks': None, 'method': 'magnitude',
+                     'pattern': 'unstructured', 'scope': 'layer', 'sparsity': None, 'lora': {}, 'lr': 5e-4, 'max_steps': 100,
+                     'batch_size': 16, 'seed': 0, 'device': 'cpu', 'backend': 'local', 'results_dir': 'results/runs'}
+
+def _evals(r: dict, prefix: str) -> dict | None:
+    ev = {k: r[f'{prefix}{k}'] for k in ('accuracy', 'loss', 'perplexity') if r.get(f'{prefix}{k}') is not None}
+    return {**ev, 'examples': r.get('examples', 200)} if ev else None
+
+def fake_run_dir(root: str | os.PathLike, # the results folder the run directory goes into
+                 config: dict, # `TrainConfig` fields (model, task, method, pattern, scope, sparsity, lora, seed, backend, ...)
+                 result: dict | None = None, # the run's numbers, flat: accuracy, loss, pruned_accuracy, dense_loss, tokens_per_s, ...
+                 status: str = 'done', # what `status` says; a 'failed' run gets no result.json and an error in train.log
+                 masks: Masks | None = None, # masks to save as model_dir/masks.safetensors
+                 error: str = 'RuntimeError: out of memory', # the failure written to train.log when status is 'failed'
+                ) -> Path:
+    "Write a run directory in the trainer's layout from a dict (for tests and demos); returns its path."
+    c = {**FAKE_CONFIG, **config}
+    c['lora'] = dict(c.get('lora') or {})
+    masked = c['masks'] is not None or c['sparsity'] is not None
+    mode = c['lora'].get('sparsity_mode', 'sparse_to_sparse' if masked else 'dense')
+    method, pattern, scope, sparsity = (c['method'], c['pattern'], c['scope'], c['sparsity']) if masked else (None, None, None, None)
+    digest = hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    rid = '_'.join([c['backend'], Path(c['model']).name, Path(c['task']).stem, f"{method or 'none'}-{pattern or 'none'}",
+                    f"s{sparsity_label(sparsity or 0)}", mode, digest])
+    d = Path(root)/rid
+    (d/'model_dir').mkdir(parents=True, exist_ok=True)
+    r = {'accuracy': 0.85, 'loss': 0.38, 'dense_accuracy': 0.5, 'dense_loss': 0.69, 'tokens_per_s': 1000.0, 'peak_memory_mb': 900.0,
+         'wall_time_s': 60.0, 'steps': c['max_steps'], 'violations': 0, **(result or {})}
+    r.setdefault('samples_per_s', r['tokens_per_s'] / 25)
+    if masked: r.setdefault('pruned_accuracy', 0.5); r.setdefault('pruned_loss', 0.7)
+    after = r.get('sparsity_after_merge', sparsity if mode == 'sparse_to_sparse' else 0.0)
+    atomic_write_text(d/'config.yaml', yaml.safe_dump(c, sort_keys=False))
+    sc = {'r': 8, 'alpha': 16, **c['lora'], 'sparsity_mode': mode, 'seed': c['seed'], 'mode': mode, 'method': method, 'pattern': pattern,
+          'scope': scope, 'sparsity': sparsity, 'masks_file': c['masks']}
+    if masked: sc['achieved_sparsity'] = r.get('mask_sparsity', sparsity)
+    atomic_write_json(d/'sparse_config.json', sc)
+    atomic_write_text(d/'git_sha.txt', '0' * 40 + '\n'); atomic_write_text(d/'git_status.txt', '')
+    if masks is not None: save_mask(masks, d/'model_dir'/'masks.safetensors', sparsity=sparsity, method=method, pattern=pattern, scope=scope, model=c['model'])
+    lines = [{'step': 0, 'eval': 'dense', 'split': 'test', **_evals(r, 'dense_')}]
+    if masked: lines.append({'step': 0, 'eval': 'pruned', 'split': 'test', **_evals(r, 'pruned_')})
+    done = status == 'done'
+    steps = r['steps'] if done else r['steps'] // 2
+    lines += [{'step': s, 'loss': round(0.7 * 0.97 ** s, 5), 'lr': c['lr'] * (1 - s / r['steps']), 'tokens_per_s': r['tokens_per_s'],
+               'samples_per_s': r['samples_per_s']} for s in range(1, steps + 1)]
+    if done: lines.append({'step': steps, 'eval': 'final', 'split': 'test', **_evals(r, '')})
+    atomic_write_text(d/'metrics.jsonl', ''.join(json.dumps(l) + '\n' for l in lines))
+    log = [f'2025-01-01 00:00:00,000 INFO run {rid} started']
+    log.append(f"2025-01-01 00:01:00,000 {'INFO done' if done else 'ERROR run failed: ' + error if status == 'failed' else 'INFO training'}")
+    atomic_write_text(d/'train.log', '\n'.join(log) + '\n')
+    if done:
+        report = {'format': 'sparseft.validation/1', 'mode': mode, 'valid': r['violations'] == 0, 'reason': f'valid for {mode}',
+                  'global': {'total_violations': r['violations'], 'sparsity': after, 'mask_sparsity': sparsity}}
+        atomic_write_json(d/'validation_report.json', report)
+        metrics = {'eval_dense': _evals(r, 'dense_'), 'eval_pruned': _evals(r, 'pruned_') if masked else None, 'eval_final': _evals(r, ''),
+                   'train_loss': lines[-2]['loss'], 'steps': steps, 'sparsity_requested': sparsity, 'mask_sparsity': sc.get('achieved_sparsity'),
+                   'sparsity_after_merge': after, 'merged_violations': r['violations'], 'samples_per_s': r['samples_per_s'],
+                   'tokens_per_s': r['tokens_per_s'], 'peak_memory_mb': r['peak_memory_mb'], 'peak_memory_kind': 'cpu_peak_rss'}
+        validation = {'valid': report['valid'], 'mode': mode, 'reason': report['reason'], 'total_violations': r['violations'], 'sparsity': after}
+        atomic_write_json(d/'result.json', {'run_id': rid, 'run_dir': str(d), 'status': 'done', 'metrics': metrics, 'validation': validation,
+                                            'timings': {'train': 0.8 * r['wall_time_s'], 'total': r['wall_time_s']}})
+    atomic_write_text(d/'status', status + '\n')
+    return d
+
+# %% ../nbs/01_fixtures.ipynb #44fd2f27
+_DROP = {'unstructured': (0.03, 0.2), 'structured': (0.08, 0.45), 'random': (0.1, 0.5), 'nm': (0.05, 0.3)}  # drop at 50%, at 90%
+_SPEEDUP = {'unstructured': 0.0, 'structured': 0.6, 'random': 0.0, 'nm': 0.3}  # throughput gain per unit of sparsity
+
+def _fake_masks(sparsity: float, pattern: str, seed: int, blocks: int = 2, width: int = 32) -> Masks:
+    "Masks of a small Llama-like model: per-layer sparsity around `sparsity`, whole rows for 'structured'."
+    g = torch.Generator().manual_seed(seed)
+    shapes = {'self_attn.q_proj': (width, width), 'self_attn.o_proj': (width, width), 'mlp.up_proj': (2 * width, width),
+              'mlp.down_proj': (width, 2 * width)}
+    masks = {}
+    for b in range(blocks):
+        for (name, shape), off in zip(shapes.items(), (-0.12, 0.12, -0.06, 0.06)):  # offsets average to 0 over the weights
+            s = sparsity + 2 * min(sparsity, 1 - sparsity) * (off + 0.06 * (b - (blocks - 1) / 2))
+            if pattern == 'structured':
+                keep = torch.zeros(shape[0], dtype=torch.bool); keep[torch.randperm(shape[0], generator=g)[:round((1 - s) * shape[0])]] = True
+                m = keep[:, None].expand(shape).clone()
+            else:
+                scores = torch.rand(shape, generator=g).flatten()
+                m = torch.zeros_like(scores, dtype=torch.bool); m[scores.argsort(descending=True)[:round((1 - s) * scores.numel())]] = True
+                m = m.view(shape)
+            masks[f'model.layers.{b}.{name}.weight'] = m
+    return masks
+
+def fake_sweep(root: str | os.PathLike, # the results folder
+               patterns: Iterable[str] = ('unstructured', 'structured'), # mask patterns (the experiment plan's "methods")
+               sparsities: Iterable[float] = (0.5, 0.7, 0.9), # sparsity levels
+               modes: Iterable[str] = ('sparse_to_dense', 'sparse_to_sparse'), # sparse LoRA modes of the sparse runs
+               seeds: Iterable[int] = (0, 1), # seeds: one run per seed and config
+               dense: bool = True, # add one dense-mode baseline run per seed
+               method: str = 'magnitude', # importance method
+               model: str = 'minilm', # model name
+               task: str = 'rt-sentiment', # task name
+               backend: str = 'local', # backend name
+               speed: float = 1.0, # throughput multiplier (another backend)
+               accuracy: float = 0.86, # dense accuracy
+              ) -> list[Path]:
+    "Write a plausible sweep of finished runs (and dense baselines) with `fake_run_dir`; returns their folders."
+    out = []
+    for seed in seeds:
+        rng = np.random.default_rng(zlib.crc32(f'{backend}/{model}/{task}/{seed}'.encode()))
+        base = {'model': model, 'task': task, 'backend': backend, 'seed': seed, 'method': method}
+        tps = 1000.0 * speed
+        if dense:
+            acc = accuracy + rng.normal(0, 0.004)
+            out.append(fake_run_dir(root, base, {'accuracy': acc, 'loss': 0.35 + 0.5 * (accuracy - acc), 'tokens_per_s': tps * rng.normal(1, 0.02)}))
+        for pattern in patterns:
+            d50, d90 = _DROP[pattern]
+            for s in sparsities:
+                check_sparsity(s)
+                masks = _fake_masks(s, pattern, seed)
+                for mode in modes:
+                    drop = max(0.0, d50 + (d90 - d50) * (s - 0.5) / 0.4) * (0.85 if mode == 'sparse_to_dense' else 1.0)
+                    acc = accuracy * (1 - drop) + rng.normal(0, 0.004)
+                    r = {'accuracy': acc, 'loss': 0.35 + 1.5 * (accuracy - acc), 'pruned_accuracy': max(0.5, accuracy * (1 - 3 * drop)),
+                         'pruned_loss': 0.69 + drop, 'tokens_per_s': tps * (1 + _SPEEDUP[pattern] * s) * rng.normal(1, 0.02),
+                         'peak_memory_mb': 900.0 * (1 - 0.3 * s * (pattern == 'structured'))}
+                    cfg = {**base, 'pattern': pattern, 'scope': 'global', 'sparsity': s, 'lora': {'sparsity_mode': mode}}
+                    out.append(fake_run_dir(root, cfg, r, masks=masks))
+    return out

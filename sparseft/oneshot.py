@@ -17,17 +17,24 @@ from tqdm.auto import tqdm
 from .core import Masks, check_choice, check_sparsity, prunable_params
 from .importance import (_InputCollector, _WandaCollector, _batches, _canonical, _check_max_batches, _real_tokens,
                                  forward_batch, scoring_state)
-from .mask_generator import Sparsity, _check_nm, compute_masks, prune_count, resolve_sparsity
+from .patterns import Sparsity, check_nm, compute_masks, prune_count, resolve_sparsity
 
 # %% auto #0
-__all__ = ['SPARSEGPT_SCOPES', 'BLOCK_PATHS', 'ALLOCATIONS', 'sparsegpt_prune', 'transformer_blocks', 'compute_sparsegpt_masks',
-           'compute_sequential_wanda_masks', 'block_outlier_ratios', 'owl_sparsities', 'Allocation',
-           'allocate_sparsity']
+__all__ = ['SPARSEGPT_SCOPES', 'BLOCK_PATHS', 'ALLOCATIONS', 'check_sparsegpt', 'sparsegpt_prune', 'transformer_blocks',
+           'compute_sparsegpt_masks', 'compute_sequential_wanda_masks', 'block_outlier_ratios', 'owl_sparsities',
+           'Allocation', 'allocate_sparsity']
 
 # %% ../nbs/21_oneshot.ipynb #3797449f
 SPARSEGPT_SCOPES: dict[str, tuple[str, ...]] = {'unstructured': ('layer', 'row'), 'nm': ('layer',)}  # pattern -> the scopes SparseGPT supports
 
-def _check_sparsegpt(pattern: str, scope: str, n: int, m: int, blocksize: int, damp: float) -> None:
+def check_sparsegpt(pattern: str, # 'unstructured' or 'nm'
+                    scope: str, # 'layer' or 'row' (unstructured), 'layer' (nm)
+                    n: int, # N of N:M
+                    m: int, # M of N:M
+                    blocksize: int, # columns pruned together
+                    damp: float, # dampening, a fraction of the Hessian's mean diagonal
+                   ) -> None:
+    "Refuse SparseGPT settings it cannot run, with a message that says why."
     check_choice(pattern, SPARSEGPT_SCOPES, 'sparsegpt pattern')
     if scope not in SPARSEGPT_SCOPES[pattern]:
         raise ValueError(f"sparsegpt with pattern {pattern!r} supports scope {' or '.join(map(repr, SPARSEGPT_SCOPES[pattern]))}, got {scope!r}: "
@@ -37,7 +44,7 @@ def _check_sparsegpt(pattern: str, scope: str, n: int, m: int, blocksize: int, d
     if isinstance(damp, bool) or not isinstance(damp, (int, float)) or not damp >= 0:
         raise ValueError(f"damp must be a number >= 0 (a fraction of the Hessian's mean diagonal), got {damp!r}")
     if pattern == 'nm':
-        _check_nm(n, m)
+        check_nm(n, m)
         if blocksize % m: raise ValueError(f"sparsegpt N:M needs blocksize to be a multiple of m={m}, got blocksize={blocksize}")
 
 def _nm_sparsity(sparsity, pattern: str, n: int, m: int):
@@ -45,7 +52,7 @@ def _nm_sparsity(sparsity, pattern: str, n: int, m: int):
     if pattern != 'nm':
         if sparsity is None: raise ValueError(f"sparsity is required for pattern {pattern!r}")
         return sparsity
-    s_nm = _check_nm(n, m)
+    s_nm = check_nm(n, m)
     if sparsity is None: return s_nm
     if not isinstance(sparsity, Mapping) and abs(check_sparsity(sparsity) - s_nm) > 1e-9:
         raise ValueError(f"pattern 'nm' with {n}:{m} has sparsity {s_nm:g}; got {sparsity:g}")
@@ -112,7 +119,7 @@ def sparsegpt_prune(weight: torch.Tensor, # `[out, in]` weight (not changed)
                     damp: float = 0.01, # dampening: this fraction of the mean of diag(H) is added to the diagonal
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     "SparseGPT on one weight matrix: the updated weight (pruned entries zero, the others compensating) and its mask (True = keep)."
-    _check_sparsegpt(pattern, scope, n, m, blocksize, damp)
+    check_sparsegpt(pattern, scope, n, m, blocksize, damp)
     sparsity = check_sparsity(_nm_sparsity(sparsity, pattern, n, m))
     if weight.ndim != 2 or hessian.shape != (weight.shape[1], weight.shape[1]):
         raise ValueError(f"sparsegpt_prune needs a 2-D weight [out, in] and an [in, in] Hessian; got {tuple(weight.shape)} and {tuple(hessian.shape)}")
@@ -321,7 +328,7 @@ def compute_sparsegpt_masks(model: nn.Module, # a transformers model with blocks
                             progress: bool = True, # a progress bar over the blocks
                            ) -> Masks:
     "SparseGPT masks for every prunable parameter, block by block; the weights are updated in place (pruned entries zero, the rest compensating)."
-    _check_sparsegpt(pattern, scope, n, m, blocksize, damp)
+    check_sparsegpt(pattern, scope, n, m, blocksize, damp)
     params = prunable_params(model, include, exclude)
     if not params: raise ValueError(f"no prunable parameter matches include={include!r} exclude={exclude!r}")
     targets = resolve_sparsity(_nm_sparsity(sparsity, pattern, n, m), params)

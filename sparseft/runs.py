@@ -24,9 +24,11 @@ from .cs3 import expand_num_csx
 from .mask_generator import ONESHOT_METHODS, MaskGenerator
 from .oneshot import ALLOCATIONS
 from .mask_ops import compute_sparsity_stats, find_mask_file, mask_file_stem, save_mask, save_pruned_weights, weights_file_for
-from .train import (BACKENDS, STATUSES, RunDir, TrainConfig, _file_sha256, _remove_temps, check_inputs, generate_masks_and_weights,
-                            load_for_training, mask_file_info, mask_generator, mask_spec, model_label, read_owner, resolve_device, run_id, run_is_alive,
-                            train)
+from .config import BACKENDS, TrainConfig, mask_file_info, mask_generator, model_label, run_id
+from .local import resolve_device
+from .prepare import check_inputs, generate_masks_and_weights, load_for_training, mask_spec
+from .rundir import STATUSES, RunDir, file_sha256, read_owner, remove_temps, run_is_alive
+from .train import train
 from .validate import RUN_LAYOUT
 
 # %% auto #0
@@ -414,7 +416,7 @@ def verify_run(run_dir: str | os.PathLike, # a run directory
         if need not in sums['files']: return False, f"checksums.json does not list {need}"
     if not isinstance(report, dict) or not report.get('valid') or report.get('mode') != config.mode:
         return False, f"{RUN_LAYOUT['report']}: not valid for mode {config.mode}"
-    key = _file_sha256(d/'checksums.json')
+    key = file_sha256(d/'checksums.json')
     seen = {} if full else (_json_file(d/'verified.json') or {})
     known = seen.get('files', {}) if isinstance(seen, dict) and seen.get('checksums') == key else {}
     stamps, hashed = {}, 0
@@ -423,7 +425,7 @@ def verify_run(run_dir: str | os.PathLike, # a run directory
         st = (d/rel).stat()
         stamps[rel] = [st.st_size, st.st_mtime_ns]
         if known.get(rel) == stamps[rel]: continue
-        if _file_sha256(d/rel) != sha: return False, f"{rel} differs from its checksum in checksums.json"
+        if file_sha256(d/rel) != sha: return False, f"{rel} differs from its checksum in checksums.json"
         hashed += 1
     if hashed: atomic_write_json(d/'verified.json', {'checksums': key, 'files': stamps})
     return True, f"done, {len(sums['files'])} files verified ({hashed} hashed now), valid for {config.mode}"
@@ -499,7 +501,7 @@ def run_one(rc: RunConfig, # the run
             if d.is_dir(): update_registry(results_dir, [run_row(d, results_dir)])
             return out
         d.mkdir(parents=True, exist_ok=True)
-        _remove_temps(d)  # what a killed writer left (the run is ours now)
+        remove_temps(d)  # what a killed writer left (the run is ours now)
         mp = find_sweep_masks(results_dir, rc.config) if rc.config.sparsity is not None and rc.config.masks is None else None
         cfg = replace(rc.config, mask_file=str(mp)) if mp is not None else rc.config
         config_path = cfg.save(d/'config.yaml')

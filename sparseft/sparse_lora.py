@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from torch import nn
 
 from . import __version__
-from .core import MODES, Masks, atomic_write_bytes, check_choice, layer_slices
+from .core import MODES, Masks, atomic_write_bytes, check_choice, layer_slices, move_files
 from .fixtures import quiet_transformers
 from .mask_ops import apply_masks, mask_checksum, save_mask, validate_mask
 
@@ -565,13 +565,6 @@ def load_lora(model: nn.Module, # a model built with `apply_sparse_lora` on the 
     return model
 
 # %% ../nbs/40_sparse_lora.ipynb #d5aa404f
-def _move_files(src: Path, dst: Path):
-    "Move every file under src into dst (same relative paths), each with one rename."
-    for f in sorted(p for p in src.rglob('*') if p.is_file()):
-        target = dst / f.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(f, target)
-
 def _plain_weights(folder: Path, masks: Masks | None):
     "safetensors: the weights as `save_pretrained` wrote them."
 
@@ -615,6 +608,6 @@ def save_merged(model: nn.Module, # a transformers model, with SparseLoRALayers 
             meta = {'sparse_lora': config.to_dict()} if config is not None else {}
             save_mask(masks, tmp/'masks.safetensors', metadata=meta)
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
-        _move_files(tmp, out_dir)
+        move_files(tmp, out_dir)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

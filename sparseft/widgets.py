@@ -25,7 +25,7 @@ from .data import TASKS
 from .fixtures import MODELS
 from .runs import SweepSpec, check_spec_inputs, expand, read_registry, registry_path
 from .sparse_lora import MODES
-from .train import TrainConfig, run_id
+from .config import TrainConfig, run_id
 
 # %% auto #0
 __all__ = ['RUNS_FOLDER', 'LAUNCH_FOLDER', 'SPARSITY_CHOICES', 'COLORS', 'TABLE_COLUMNS', 'FILTERS', 'runs_dir', 'launch_dir',
