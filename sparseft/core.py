@@ -16,9 +16,9 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['Masks', 'Scores', 'Method', 'Pattern', 'Scope', 'Mode', 'METHODS', 'PATTERNS', 'SCOPES', 'MODES', 'DEFAULT_EXCLUDE',
-           'USER_ERRORS', 'check_choice', 'check_sparsity', 'sparsity_label', 'match_names', 'prunable_params',
-           'layer_slices', 'split_layer_name', 'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_write_json', 'cli_errors', 'move_files']
+           'USER_ERRORS', 'check_choice', 'check_sparsity', 'sparsity_label', 'match_names', 'is_conv1d',
+           'prunable_params', 'layer_slices', 'split_layer_name', 'is_causal_lm', 'seed_everything', 'atomic_write',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'cli_errors', 'move_files']
 
 # %% ../nbs/00_core.ipynb #f84ddfba
 Masks = dict[str, torch.Tensor]   # parameter name -> bool tensor shaped like the parameter, True = keep
@@ -81,7 +81,9 @@ def match_names(names: Iterable[str], # parameter names, in model order
 # %% ../nbs/00_core.ipynb #293306e0
 DEFAULT_EXCLUDE: tuple[str, ...] = ('*embed*', '*lm_head*', '*norm*', '*.gate.weight', '*router*', '*.wpe.*', '*.wte.*')
 
-def _is_conv1d(m: nn.Module) -> bool:
+def is_conv1d(m: nn.Module, # a module
+             ) -> bool:
+    "Whether `m` is transformers' `Conv1D` (GPT-2's Linear, its weight stored transposed), recognised without importing transformers."
     return type(m).__name__ == 'Conv1D' and hasattr(m, 'nf')  # transformers.pytorch_utils.Conv1D, without importing it
 
 def _is_experts(m: nn.Module, p: torch.Tensor) -> bool:
@@ -98,7 +100,7 @@ def prunable_params(model: nn.Module, # the model whose parameters are considere
         for pname, p in m.named_parameters(recurse=False):
             full = f'{mname}.{pname}' if mname else pname
             if isinstance(m, nn.Linear) and pname == 'weight': found[full] = p
-            elif _is_conv1d(m) and pname == 'weight': found[full] = p
+            elif is_conv1d(m) and pname == 'weight': found[full] = p
             elif _is_experts(m, p): found[full] = p
             elif include is not None and p.ndim >= 2 and match_names([full], include): found[full] = p
     names = list(found)

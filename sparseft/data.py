@@ -19,8 +19,8 @@ from .core import check_choice, is_causal_lm
 
 # %% auto #0
 __all__ = ['TASK_KINDS', 'SPLITS', 'TASKS', 'DEFAULT_TASK', 'movie_reviews_path', 'read_movie_reviews', 'Task', 'register_task',
-           'get_task', 'split_frame', 'TaskData', 'load_task', 'pad_token_id', 'classification_loader', 'pack_texts',
-           'lm_loader', 'calibration_loader', 'calibration_data']
+           'get_task', 'check_int', 'split_frame', 'TaskData', 'load_task', 'pad_token_id', 'padding_collate',
+           'check_frame', 'classification_loader', 'pack_texts', 'lm_loader', 'calibration_loader', 'calibration_data']
 
 # %% ../nbs/50_data.ipynb #c5ac5896
 def movie_reviews_path() -> Path:
@@ -106,7 +106,11 @@ def _check_fraction(value: float, name: str) -> float:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)
 
-def _check_int(value: int, minimum: int, name: str) -> int:
+def check_int(value: int, # the value given
+              minimum: int, # the least it may be
+              name: str, # what it is, for the message
+             ) -> int:
+    "`value` as an int, once it is an integer >= `minimum`."
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
@@ -130,7 +134,7 @@ def split_frame(df: pd.DataFrame, # the rows to split
         raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}")
     df = df.iloc[np.random.default_rng(seed).permutation(len(df))]
     if max_examples is not None:
-        _check_int(max_examples, 1, 'max_examples')
+        check_int(max_examples, 1, 'max_examples')
         df = df.iloc[np.argsort(_positions(df, stratify), kind='stable')[:max_examples]]
     q = _positions(df, stratify)
     test, val = q < test_fraction, (q >= test_fraction) & (q < test_fraction + val_fraction)
@@ -199,11 +203,16 @@ def _pad_collate(rows: list[tuple[list[int] | dict[str, list[int]], int]], pad_i
         for k in keys: out[k][i, sl] = torch.tensor(e[k], dtype=torch.long) if k in e else 1
     return out | {'labels': torch.tensor([y for _, y in rows], dtype=torch.long)}
 
-def _padding_collate(tokenizer) -> Callable:
+def padding_collate(tokenizer, # a transformers tokenizer
+                   ) -> Callable:
     "`_pad_collate` with the tokenizer's pad token and padding side."
     return functools.partial(_pad_collate, pad_id=pad_token_id(tokenizer), left=getattr(tokenizer, 'padding_side', 'right') == 'left')
 
-def _check_frame(df: pd.DataFrame, cols: Iterable[str], what: str):
+def check_frame(df: pd.DataFrame, # the frame given
+                cols: Iterable[str], # the columns it must have
+                what: str, # who asks, for the message
+               ):
+    "An error unless `df` is a DataFrame with `cols`."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"{what} takes a DataFrame, got {type(df).__name__}")
     missing = [c for c in cols if c not in df.columns]
     if missing: raise ValueError(f"{what}: the DataFrame has no column(s) {missing}; columns: {list(df.columns)}")
@@ -216,11 +225,11 @@ def classification_loader(df: pd.DataFrame, # rows with `text` and integer `labe
                           seed: int = 0, # seed of the shuffle
                          ) -> DataLoader:
     "A DataLoader of dynamically padded batches: `input_ids`, `attention_mask` and `labels`."
-    _check_frame(df, ('text', 'label'), 'classification_loader')
-    _check_int(batch_size, 1, 'batch_size'); _check_int(max_length, 2, 'max_length')
+    check_frame(df, ('text', 'label'), 'classification_loader')
+    check_int(batch_size, 1, 'batch_size'); check_int(max_length, 2, 'max_length')
     enc = tokenizer(df.text.astype(str).tolist(), truncation=True, max_length=max_length)['input_ids']
     rows = list(zip(enc, df.label.astype(int).tolist()))
-    return DataLoader(rows, batch_size=batch_size, shuffle=shuffle, collate_fn=_padding_collate(tokenizer),
+    return DataLoader(rows, batch_size=batch_size, shuffle=shuffle, collate_fn=padding_collate(tokenizer),
                       generator=torch.Generator().manual_seed(seed))
 
 # %% ../nbs/50_data.ipynb #59d246e1
@@ -237,8 +246,8 @@ def pack_texts(texts: Iterable[str], # texts, in the order they are concatenated
                chunk: int = 64, # texts tokenised per call
               ) -> torch.Tensor:
     "Concatenate the tokenised texts (EOS between them) into a `[n, seq_len]` long tensor of whole sequences."
-    _check_int(seq_len, 2, 'seq_len')
-    if max_sequences is not None: _check_int(max_sequences, 1, 'max_sequences')
+    check_int(seq_len, 2, 'seq_len')
+    if max_sequences is not None: check_int(max_sequences, 1, 'max_sequences')
     sep, texts = _separator_id(tokenizer), [str(t) for t in texts]
     need = None if max_sequences is None else max_sequences * seq_len
     stream: list[int] = []
@@ -263,7 +272,7 @@ def lm_loader(df: pd.DataFrame, # rows with `text`
               max_sequences: int | None = None, # keep only the first this many sequences (None = all)
              ) -> DataLoader:
     "A DataLoader of `[batch, seq_len]` sequences packed from the texts: `input_ids`, `attention_mask`, `labels` = `input_ids`."
-    _check_frame(df, ('text',), 'lm_loader'); _check_int(batch_size, 1, 'batch_size')
+    check_frame(df, ('text',), 'lm_loader'); check_int(batch_size, 1, 'batch_size')
     seqs = pack_texts(df.text, tokenizer, seq_len, max_sequences)
     if len(seqs) == 0:
         raise ValueError(f"lm_loader: {len(df)} texts give fewer than seq_len={seq_len} tokens; lower seq_len or add texts")
@@ -281,10 +290,10 @@ def calibration_loader(task: str | TaskData | pd.DataFrame = 'imdb-lm', # a task
                       ) -> DataLoader:
     "A DataLoader of exactly `n_samples` calibration sequences of `seq_len` tokens, the same for the same seed."
     if tokenizer is None: raise ValueError("calibration_loader needs a tokenizer (tokenizer=None)")
-    _check_int(n_samples, 1, 'n_samples'); _check_int(seq_len, 2, 'seq_len'); _check_int(batch_size, 1, 'batch_size')
+    check_int(n_samples, 1, 'n_samples'); check_int(seq_len, 2, 'seq_len'); check_int(batch_size, 1, 'batch_size')
     if isinstance(task, str): task = load_task(task, seed=seed)
     df = task.split(split) if isinstance(task, TaskData) else task
-    _check_frame(df, ('text',), 'calibration_loader')
+    check_frame(df, ('text',), 'calibration_loader')
     texts = df.text.iloc[np.random.default_rng(seed).permutation(len(df))]
     seqs = pack_texts(texts, tokenizer, seq_len, n_samples)
     if len(seqs) < n_samples:
@@ -307,7 +316,7 @@ def calibration_data(model: torch.nn.Module, # the model to be scored: a causal 
     td = load_task(task or DEFAULT_TASK, seed=seed)
     if td.task.kind != 'classification':
         raise ValueError(f"task {td.task.name!r} is a {td.task.kind} task; a classifier is calibrated on a classification task")
-    n_samples = _check_int(n_samples, 1, 'n_samples')
+    n_samples = check_int(n_samples, 1, 'n_samples')
     if n_samples > len(td.train): raise ValueError(f"n_samples={n_samples} but task {td.task.name!r} has {len(td.train)} training rows")
     rows = td.train.sample(n=n_samples, random_state=seed)
     return classification_loader(rows, tokenizer, batch_size=batch_size, max_length=seq_len)

@@ -17,7 +17,7 @@ from fastcore.script import Param, call_parse
 from torch import nn
 
 from .core import Masks, atomic_write_json, check_choice, cli_errors, move_files, prunable_params
-from .fixtures import _dtype_kw, quiet_transformers
+from .fixtures import dtype_kwargs, quiet_transformers
 from .mask_ops import load_mask, validate_mask
 
 # %% auto #0
@@ -264,7 +264,7 @@ def load_compressed_model(folder: str | os.PathLike, # a compressed-tensors fold
     cls, _ = _model_class(folder, _read_config(folder))
     with tempfile.TemporaryDirectory(prefix='.tmp-decompressed-', dir=folder.parent) as tmp:
         plain = decompress_checkpoint(folder, tmp)
-        with quiet_transformers(): model = cls.from_pretrained(str(plain), **_dtype_kw(dtype or _stored_dtype(plain)))
+        with quiet_transformers(): model = cls.from_pretrained(str(plain), **dtype_kwargs(dtype or _stored_dtype(plain)))
     return model.eval()
 
 # %% ../nbs/43_export.ipynb #f4f32df2

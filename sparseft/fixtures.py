@@ -17,8 +17,8 @@ from .core import seed_everything
 
 # %% auto #0
 __all__ = ['SMOLLM2_GGUF', 'MODELS', 'FAKE_CONFIG', 'tiny_llama', 'tiny_mixtral', 'tiny_bert', 'cache_dir', 'minilm_path',
-           'smollm2_gguf_path', 'quiet_transformers', 'load_minilm', 'smollm2_cache', 'load_smollm2', 'load_model',
-           'fake_run_dir', 'fake_sweep']
+           'smollm2_gguf_path', 'dtype_kwargs', 'quiet_transformers', 'load_minilm', 'smollm2_cache', 'load_smollm2',
+           'load_model', 'fake_run_dir', 'fake_sweep']
 
 # %% ../nbs/01_fixtures.ipynb #5b90e1cf
 def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -104,7 +104,8 @@ def smollm2_gguf_path() -> Path:
 def _offline():
     os.environ['HF_HUB_OFFLINE'] = '1'; os.environ['TRANSFORMERS_OFFLINE'] = '1'
 
-def _dtype_kw(dtype: torch.dtype) -> dict:
+def dtype_kwargs(dtype: torch.dtype, # the dtype to load the weights in
+                ) -> dict:
     "`from_pretrained`'s dtype argument: `dtype` since transformers 4.56, `torch_dtype` before (4.45 is what the CS-3 stack runs)."
     import transformers
     from packaging.version import Version
@@ -162,7 +163,7 @@ def _load_smollm2(dst, dtype):
                 if dst.exists(): shutil.rmtree(dst)  # a cache left incomplete by an earlier crash
                 os.replace(tmp, dst)
         finally: shutil.rmtree(tmp, ignore_errors=True)
-    model = AutoModelForCausalLM.from_pretrained(str(dst), **_dtype_kw(dtype), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(dst), **dtype_kwargs(dtype), local_files_only=True)
     tok = AutoTokenizer.from_pretrained(str(dst), local_files_only=True)
     return model.eval(), tok
 
@@ -193,8 +194,8 @@ def _load_folder(p, num_labels, dtype):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
     cfg = AutoConfig.from_pretrained(str(p), local_files_only=True)
     causal = any(a.endswith('ForCausalLM') for a in (cfg.architectures or []))
-    if causal: model = AutoModelForCausalLM.from_pretrained(str(p), **_dtype_kw(dtype), local_files_only=True)
-    else: model = AutoModelForSequenceClassification.from_pretrained(str(p), num_labels=num_labels, **_dtype_kw(dtype), local_files_only=True)
+    if causal: model = AutoModelForCausalLM.from_pretrained(str(p), **dtype_kwargs(dtype), local_files_only=True)
+    else: model = AutoModelForSequenceClassification.from_pretrained(str(p), num_labels=num_labels, **dtype_kwargs(dtype), local_files_only=True)
     try: tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
     except (OSError, ValueError, TypeError): tok = None
     return model.eval(), tok

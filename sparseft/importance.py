@@ -15,11 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import _is_conv1d, check_choice, layer_slices, prunable_params
+from .core import is_conv1d, check_choice, layer_slices, prunable_params
 
 # %% auto #0
 __all__ = ['NORMALIZERS', 'SCORERS', 'DATA_METHODS', 'LazyScores', 'normalize_layers', 'score_magnitude', 'batch_loss',
-           'forward_batch', 'scoring_state', 'score_gradient', 'score_taylor', 'score_wanda', 'compute_importance']
+           'forward_batch', 'canonical_device', 'scoring_state', 'check_max_batches', 'iter_batches', 'score_gradient',
+           'score_taylor', 'real_tokens', 'InputCollector', 'WandaCollector', 'score_wanda', 'compute_importance']
 
 # %% ../nbs/10_importance.ipynb #39edc169
 def _abs_float(p: torch.Tensor) -> torch.Tensor: return p.detach().abs().float()
@@ -132,7 +133,9 @@ def forward_batch(model: nn.Module, # the model
     return model(x)
 
 # %% ../nbs/10_importance.ipynb #863bb152
-def _canonical(device) -> torch.device:
+def canonical_device(device, # a device, its name, or None
+                    ) -> torch.device:
+    "The device as torch names it once a tensor is on it ('cuda' -> 'cuda:0')."
     return torch.empty(0, device=device).device
 
 @contextmanager
@@ -148,7 +151,7 @@ def scoring_state(model: nn.Module, # the model to score
     grads = [(p, p.grad) for p in all_params]
     tensors = all_params + list(model.buffers())
     here = {t.device for t in tensors}
-    target = _canonical(device) if device is not None else (next(iter(here)) if len(here) == 1 else all_params[0].device)
+    target = canonical_device(device) if device is not None else (next(iter(here)) if len(here) == 1 else all_params[0].device)
     move = device is not None and here != {target}
     if move and len(here) > 1:
         raise ValueError(f"the model is spread over devices {sorted(map(str, here))}; scoring it on device={str(device)!r} "
@@ -169,12 +172,19 @@ def scoring_state(model: nn.Module, # the model to score
         for m, t in modes: m.training = t
 
 # %% ../nbs/10_importance.ipynb #aac80bcc
-def _check_max_batches(max_batches):
+def check_max_batches(max_batches: int | None, # batches to read at most (None: all)
+                     ) -> int | None:
+    "`max_batches`, once it is a positive integer or None."
     if max_batches is not None and (isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1):
         raise ValueError(f"max_batches must be a positive integer or None, got {max_batches!r}")
     return max_batches
 
-def _batches(dataloader, max_batches: int | None, progress: bool, desc: str) -> Iterator:
+def iter_batches(dataloader, # batches of calibration data
+                 max_batches: int | None, # read at most this many (None: all)
+                 progress: bool, # show a progress bar
+                 desc: str, # what reads them (the bar's label, and the error's)
+                ) -> Iterator:
+    "The batches, at most `max_batches` of them, with a progress bar; an error when there are none."
     try: total = len(dataloader)
     except TypeError: total = None
     if max_batches is not None: total = max_batches if total is None else min(total, max_batches)
@@ -186,12 +196,12 @@ def _batches(dataloader, max_batches: int | None, progress: bool, desc: str) -> 
 
 # %% ../nbs/10_importance.ipynb #6dfb123e
 def _accumulate_grads(model, params, term, dataloader, max_batches, device, progress, desc) -> dict[str, torch.Tensor]:
-    _check_max_batches(max_batches)
+    check_max_batches(max_batches)
     names, tensors = list(params), list(params.values())
     with scoring_state(model, params, device, grad=True) as dev:
         acc = {n: torch.zeros(p.shape, dtype=torch.float32, device=dev if device is not None else p.device) for n, p in params.items()}
         n = 0
-        for batch in _batches(dataloader, max_batches, progress, desc):
+        for batch in iter_batches(dataloader, max_batches, progress, desc):
             gs = torch.autograd.grad(batch_loss(model, batch, dev), tensors, allow_unused=True)
             with torch.no_grad():
                 for name, p, g in zip(names, tensors, gs):
@@ -243,14 +253,19 @@ def _hook_input(args, kwargs, i: int, key: str):
 def _expert_linear(x, w, b, transposed):
     return F.linear(x, w.t() if transposed else w, b)
 
-def _real_tokens(batch, device) -> torch.Tensor | None:
+def real_tokens(batch, # a batch: a mapping with `attention_mask`, or tensors
+                device, # where the mask goes
+               ) -> torch.Tensor | None:
     "The bool `[batch, seq]` mask of a mapping batch's real (unpadded) tokens, or None (every position counts)."
     am = batch.get('attention_mask') if isinstance(batch, Mapping) else None
     return am.to(device).bool() if isinstance(am, torch.Tensor) and am.ndim == 2 else None
 
-class _InputCollector:
+class InputCollector:
     "Forward pre-hooks handing the inputs of each scored layer (per expert for experts modules) to `take` as `[tokens, features]` rows."
-    def __init__(self, model: nn.Module, params: Mapping[str, torch.Tensor], device):
+    def __init__(self, model: nn.Module, # the model whose layers are hooked
+                 params: Mapping[str, torch.Tensor], # the scored parameters, by name
+                 device, # where the statistics are kept
+                ):
         self.axis: dict[str, str] = {}  # how the input vector broadcasts onto the weight
         self.experts: dict[str, int] = {}  # 3-D parameter -> number of experts
         self.handles, self.device = [], device
@@ -260,7 +275,7 @@ class _InputCollector:
             m, pname = _owner(model, name)
             if isinstance(m, nn.Linear) and pname == 'weight':
                 self.axis[name] = 'cols'; self.handles.append(m.register_forward_pre_hook(self._linear(name), with_kwargs=True))
-            elif _is_conv1d(m) and pname == 'weight':
+            elif is_conv1d(m) and pname == 'weight':
                 self.axis[name] = 'rows'; self.handles.append(m.register_forward_pre_hook(self._linear(name), with_kwargs=True))
             elif (lay := _experts_layout(m)) is not None and pname in (lay['first'], 'down_proj'):
                 self.axis[name] = 'expert_rows' if lay['transposed'] else 'expert_cols'
@@ -319,10 +334,13 @@ class _InputCollector:
         for h in self.handles: h.remove()
         self.handles = []
 
-class _WandaCollector(_InputCollector):
+class WandaCollector(InputCollector):
     "Adds the squared inputs of each scored layer, summed over tokens, to fp32 accumulators (one row per expert for experts)."
     what = 'wanda'
-    def __init__(self, model: nn.Module, params: Mapping[str, torch.Tensor], device):
+    def __init__(self, model: nn.Module, # the model whose layers are hooked
+                 params: Mapping[str, torch.Tensor], # the scored parameters, by name
+                 device, # where the sums are kept
+                ):
         self.sq: dict[str, torch.Tensor] = {}
         super().__init__(model, params, device)
 
@@ -354,13 +372,13 @@ def score_wanda(model: nn.Module, # the model (put back as found afterwards)
                 normalize: str | None = None, # a name in `NORMALIZERS`, or None
                ) -> dict[str, torch.Tensor]:
     "Wanda scores |W_ij| * ||X_j||_2, input norms over all calibration tokens (Sun et al. 2023), per expert for MoE experts."
-    _check_max_batches(max_batches)
+    check_max_batches(max_batches)
     with scoring_state(model, params, device) as dev:
-        col = _WandaCollector(model, params, dev)
+        col = WandaCollector(model, params, dev)
         try:
             with torch.no_grad():
-                for batch in _batches(dataloader, max_batches, progress, 'wanda'):
-                    col.new_batch(_real_tokens(batch, dev))
+                for batch in iter_batches(dataloader, max_batches, progress, 'wanda'):
+                    col.new_batch(real_tokens(batch, dev))
                     forward_batch(model, batch, dev)
         finally: col.remove()
         scores = {n: col.scores(n, p) for n, p in params.items()}
@@ -388,7 +406,7 @@ def compute_importance(model: nn.Module, # the model to score (put back exactly 
     "Scores (name -> float32 tensor shaped like the parameter, higher = more important) for every prunable parameter."
     scorer = SCORERS[check_choice(method, SCORERS, 'importance method')]
     if normalize is not None: check_choice(normalize, NORMALIZERS, 'normalize')
-    _check_max_batches(max_batches)
+    check_max_batches(max_batches)
     if method in DATA_METHODS and dataloader is None:
         raise ValueError(f"importance method {method!r} needs calibration batches: pass dataloader=")
     params = prunable_params(model, include, exclude)

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .core import Masks, check_choice, check_sparsity, prunable_params
-from .importance import (_InputCollector, _WandaCollector, _batches, _canonical, _check_max_batches, _real_tokens,
+from .importance import (InputCollector, WandaCollector, iter_batches, canonical_device, check_max_batches, real_tokens,
                                  forward_batch, scoring_state)
 from .patterns import Sparsity, check_nm, compute_masks, prune_count, resolve_sparsity
 
@@ -190,7 +190,7 @@ def _capture_inputs(model: nn.Module, first: nn.Module, batches: Iterable, devic
             else: raise RuntimeError(f"{type(model).__name__}'s forward never reached its first block")
             args, kw = got['args'], got['kwargs']
             hidden, rest = (args[0], args[1:]) if args else (kw.pop('hidden_states'), ())
-            out.append(_BlockInput(hidden.detach().to(device), _move(rest, device), _move(kw, device), _real_tokens(batch, device)))
+            out.append(_BlockInput(hidden.detach().to(device), _move(rest, device), _move(kw, device), real_tokens(batch, device)))
     finally:
         h.remove()
         if use_cache is not None: cfg.use_cache = use_cache
@@ -200,13 +200,13 @@ def _run_block(block: nn.Module, x: _BlockInput) -> torch.Tensor:
     out = block(x.hidden, *x.args, **x.kwargs)
     return out[0] if isinstance(out, (tuple, list)) else out
 
-_BlockStep = Callable[[int, dict, _InputCollector], tuple[Masks, Callable[[], None] | None]]  # (block index, its params, its statistics) -> (masks, undo)
+_BlockStep = Callable[[int, dict, InputCollector], tuple[Masks, Callable[[], None] | None]]  # (block index, its params, its statistics) -> (masks, undo)
 
 def _calibrate_blocks(model: nn.Module, params: Mapping[str, torch.Tensor], dataloader: Iterable, collector: type,
                       step: _BlockStep, sequential: bool, device, max_batches: int | None, progress: bool, desc: str,
                       outside_ok: bool = False) -> Masks:
     "Run `step` on each block's statistics, block by block (see above); the masks of all blocks, where their parameters live, in model order. Parameters outside the blocks are an error, or (`outside_ok`) left dense with a warning."
-    _check_max_batches(max_batches)
+    check_max_batches(max_batches)
     prefix, blocks = transformer_blocks(model)
     groups, outside = _block_groups(prefix, len(blocks), params, desc, outside_ok)
     if outside:
@@ -215,8 +215,8 @@ def _calibrate_blocks(model: nn.Module, params: Mapping[str, torch.Tensor], data
     last = max(i for i, grp in enumerate(groups) if grp)
     masks: Masks = {}
     with scoring_state(model, params), torch.no_grad():
-        dev = _canonical(device) if device is not None else next(blocks[0].parameters()).device
-        inputs = _capture_inputs(model, blocks[0], _batches(dataloader, max_batches, False, desc), dev)
+        dev = canonical_device(device) if device is not None else next(blocks[0].parameters()).device
+        inputs = _capture_inputs(model, blocks[0], iter_batches(dataloader, max_batches, False, desc), dev)
         for i in tqdm(range(last + 1), desc=desc, disable=not progress, leave=False):
             block, group = blocks[i], groups[i]
             origin = next(block.parameters()).device
@@ -247,7 +247,7 @@ def _calibrate_blocks(model: nn.Module, params: Mapping[str, torch.Tensor], data
     return {n: masks[n] for n in params if n not in outside}
 
 # %% ../nbs/21_oneshot.ipynb #378d70f3
-class _HessianCollector(_InputCollector):
+class _HessianCollector(InputCollector):
     "Accumulates X^T X (fp32) of each layer's real-token inputs, per expert for experts; layers fed the same tensor share one."
     what = 'sparsegpt'
     def __init__(self, model: nn.Module, params: Mapping[str, torch.Tensor], device):
@@ -370,7 +370,7 @@ def compute_sequential_wanda_masks(model: nn.Module, # a transformers model with
     if not params: raise ValueError(f"no prunable parameter matches include={include!r} exclude={exclude!r}")
     targets = resolve_sparsity(_nm_sparsity(sparsity, pattern, options.get('n', 2), options.get('m', 4)), params)
     step = _wanda_step(targets, pattern, scope, options, zero=True)
-    return _calibrate_blocks(model, params, dataloader, _WandaCollector, step, True, device, max_batches, progress, 'wanda (sequential)',
+    return _calibrate_blocks(model, params, dataloader, WandaCollector, step, True, device, max_batches, progress, 'wanda (sequential)',
                              outside_ok=include is None)
 
 # %% ../nbs/21_oneshot.ipynb #2cde61a8
@@ -399,15 +399,15 @@ def block_outlier_ratios(model: nn.Module, # a transformers model with blocks at
         return {n: torch.ones(0, dtype=torch.bool) for n in group}, None
     inside = {n: p for grp in groups for n, p in grp.items()}
     if sequential:
-        _calibrate_blocks(model, inside, dataloader, _WandaCollector, ratio, False, device, max_batches, progress, 'owl')
+        _calibrate_blocks(model, inside, dataloader, WandaCollector, ratio, False, device, max_batches, progress, 'owl')
         return ratios
-    _check_max_batches(max_batches)
+    check_max_batches(max_batches)
     with scoring_state(model, inside, device) as dev:
-        col = _WandaCollector(model, inside, dev)
+        col = WandaCollector(model, inside, dev)
         try:
             with torch.no_grad():
-                for batch in _batches(dataloader, max_batches, progress, 'owl'):
-                    col.new_batch(_real_tokens(batch, dev)); forward_batch(model, batch, dev)
+                for batch in iter_batches(dataloader, max_batches, progress, 'owl'):
+                    col.new_batch(real_tokens(batch, dev)); forward_batch(model, batch, dev)
         finally: col.remove()
         for i, grp in enumerate(groups):
             if grp: ratio(i, grp, col)

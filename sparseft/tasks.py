@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .core import check_choice, is_causal_lm
-from .data import (Task, TaskData, _check_frame, _check_int, _padding_collate, classification_loader, get_task, lm_loader, load_task,
+from .data import (Task, TaskData, check_frame, check_int, padding_collate, classification_loader, get_task, lm_loader, load_task,
                            pad_token_id, register_task)
 
 # %% auto #0
@@ -372,13 +372,13 @@ def text_pair_loader(df: pd.DataFrame, # rows with `text` (joined pairs, `join_p
                      seed: int = 0, # seed of the shuffle
                     ) -> DataLoader:
     "A DataLoader of text-pair batches, `tokenizer(first, second)`: `input_ids`, `attention_mask`, `token_type_ids` (when made) and `labels`."
-    _check_frame(df, ('text', 'label'), 'text_pair_loader')
-    _check_int(batch_size, 1, 'batch_size'); _check_int(max_length, 4, 'max_length')
+    check_frame(df, ('text', 'label'), 'text_pair_loader')
+    check_int(batch_size, 1, 'batch_size'); check_int(max_length, 4, 'max_length')
     pairs = [split_pair(t) for t in df.text]
     enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation='longest_first', max_length=max_length)
     keys = [k for k in ('input_ids', 'attention_mask', 'token_type_ids') if k in enc]
     rows = [({k: enc[k][i] for k in keys}, y) for i, y in enumerate(df.label.astype(int).tolist())]
-    return DataLoader(rows, batch_size=batch_size, shuffle=shuffle, collate_fn=_padding_collate(tokenizer), generator=torch.Generator().manual_seed(seed))
+    return DataLoader(rows, batch_size=batch_size, shuffle=shuffle, collate_fn=padding_collate(tokenizer), generator=torch.Generator().manual_seed(seed))
 
 # %% ../nbs/50a_tasks.ipynb #efcb7a6f
 class PromptLoader(DataLoader):
@@ -414,8 +414,8 @@ def prompt_loader(df: pd.DataFrame, # rows with `text` and integer `label`
                   seed: int = 0, # seed of the shuffle
                  ) -> PromptLoader:
     "Right-padded prompt + answer-token batches for a causal LM; `labels` are -100 except the answer token."
-    _check_frame(df, ('text', 'label'), 'prompt_loader')
-    _check_int(batch_size, 1, 'batch_size'); _check_int(max_length, 2, 'max_length')
+    check_frame(df, ('text', 'label'), 'prompt_loader')
+    check_int(batch_size, 1, 'batch_size'); check_int(max_length, 2, 'max_length')
     task = _as_task(task)
     fmt, answer_ids = get_format(task), answer_token_ids(tokenizer, task)
     labels = df.label.astype(int).tolist()
@@ -462,7 +462,7 @@ def task_loader(data: TaskData | pd.DataFrame, # a task's splits, or the rows of
     elif task is None: raise ValueError("task_loader needs task= when data is a DataFrame")
     else: df = data
     task = _as_task(task)
-    if max_examples is not None: _check_int(max_examples, 1, 'max_examples')
+    if max_examples is not None: check_int(max_examples, 1, 'max_examples')
     key = (task.kind, is_causal_lm(model))
     if key not in LOADERS:
         raise ValueError(f"task {task.name!r} is a {task.kind} task, which needs a causal LM; got {type(model).__name__}")
@@ -526,7 +526,7 @@ def evaluate(model: nn.Module, # a sequence classifier or a causal LM
              progress: bool = False, # show a progress bar
             ) -> dict:
     "Accuracy and loss (classification), or loss and perplexity (language modelling), of `model` on `data`; no grad, modes restored."
-    if max_batches is not None: _check_int(max_batches, 1, 'max_batches')
+    if max_batches is not None: check_int(max_batches, 1, 'max_batches')
     if isinstance(data, (TaskData, pd.DataFrame)):
         if tokenizer is None: raise ValueError('evaluate needs a tokenizer to build batches from a task; or pass a DataLoader')
         data = task_loader(data, tokenizer, model, split, task, batch_size, max_length,

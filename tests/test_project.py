@@ -66,11 +66,6 @@ def _import_graph() -> tuple[dict[str, set[str]], list[tuple[str, str, str]]]:
                 deps.update(a.name.split('.')[1] for a in n.names if a.name.startswith('sparseft.') and a.name.split('.')[1] in mods)
     return graph, private
 
-# Private names one module still takes from another (to be made public or moved where they are used); none may be added.
-KNOWN_PRIVATE_IMPORTS = {('export', 'fixtures', '_dtype_kw'), ('export', 'sparse_lora', '_move_files'), ('importance', 'core', '_is_conv1d'),
-                         *(('oneshot', 'importance', n) for n in ('_InputCollector', '_WandaCollector', '_batches', '_canonical', '_check_max_batches', '_real_tokens')),
-                         *(('tasks', 'data', n) for n in ('_check_frame', '_check_int', '_padding_collate'))}
-
 def test_no_import_cycle():
     "The modules' imports (top-level and inside functions) form no cycle: each module can be read after the ones it imports."
     graph, _ = _import_graph()
@@ -84,16 +79,14 @@ def test_no_import_cycle():
     for m in sorted(graph):
         if m not in state: visit(m)
 
-def test_no_new_private_imports():
+def test_no_module_imports_a_private_name_of_another():
+    "A name another module needs is public (documented, with an example); a leading underscore means this module only."
     _, private = _import_graph()
-    assert set(private) <= KNOWN_PRIVATE_IMPORTS, sorted(set(private) - KNOWN_PRIVATE_IMPORTS)
-    for mod in ('train', 'cs3', 'cs3_backend', 'config', 'rundir', 'prepare', 'lifecycle', 'local', 'runs', 'cli', 'widgets', 'analysis', 'tables',
-                'mask_generator', 'patterns'):
-        assert not [p for p in private if p[0] == mod], (mod, [p for p in private if p[0] == mod])
+    assert not private, private
 
 def test_modules_at_most_about_600_lines():
     sizes = {p.stem: len(p.read_text().splitlines()) for p in (ROOT/'sparseft').glob('*.py') if p.stem != '_modidx'}
-    assert max(sizes.values()) <= 650, {m: n for m, n in sizes.items() if n > 650}
+    assert max(sizes.values()) <= 640, {m: n for m, n in sizes.items() if n > 640}
 
 def test_floors_print():
     "The structure drawn as floors: a module sits one floor above the highest module it imports."
