@@ -16,17 +16,29 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from .core import atomic_write_bytes, atomic_write_json, atomic_write_text, sparsity_label
+from .fixtures import FAKE_CONFIG, fake_run_dir, fake_sweep
 from .mask_ops import load_mask, plot_layer_sparsity
 from .tables import (BASELINE_KEYS, COMPARED, CONFIG_COLUMNS, EFFECTS, EVAL_METRICS, EXPECTED_ACCURACY_DROP, EXPECTED_THROUGHPUT_RATIO,
                              GROUP_KEYS, MATCH_KEYS, METRIC_COLUMNS, PERF_METRICS, PRESENT, RUN_COLUMNS, STATS, STATUSES, SUMMARY_METRICS,
                              allowed_accuracy_drop, as_runs, collect_runs, compare_backends, dense_baseline, finished_runs, group_runs, performance_data,
                              read_metrics_lines, read_run)
 
+# the names this module has always given, from `sparseft.tables` and `sparseft.fixtures` where they live now
+_all_ = ['FAKE_CONFIG', 'STATUSES', 'EFFECTS', 'CONFIG_COLUMNS', 'EVAL_METRICS', 'METRIC_COLUMNS', 'RUN_COLUMNS', 'GROUP_KEYS',
+         'SUMMARY_METRICS', 'STATS', 'EXPECTED_ACCURACY_DROP', 'EXPECTED_THROUGHPUT_RATIO', 'BASELINE_KEYS', 'PERF_METRICS', 'MATCH_KEYS',
+         'COMPARED', 'PRESENT', 'fake_run_dir', 'fake_sweep', 'read_metrics_lines', 'read_run', 'collect_runs', 'finished_runs',
+         'group_runs', 'allowed_accuracy_drop', 'dense_baseline', 'performance_data', 'compare_backends', 'as_runs']
+
 # %% auto #0
 __all__ = ['MODE_STYLES', 'CURVE_KEYS', 'HEATMAP_VALUES', 'MASK_KEYS', 'MASKS_FILE', 'PLOTS', 'summarize',
            'plot_sparsity_vs_accuracy', 'plot_sparsity_vs_loss', 'plot_sparsity_vs_throughput', 'heatmap_data',
            'plot_method_heatmap', 'mask_sets', 'plot_run_layer_sparsity', 'plot_backend_comparison', 'save_figure',
-           'save_plots', 'analyze', 'format_analysis']
+           'save_plots', 'analyze', 'format_analysis', 'FAKE_CONFIG', 'STATUSES', 'EFFECTS', 'CONFIG_COLUMNS',
+           'EVAL_METRICS', 'METRIC_COLUMNS', 'RUN_COLUMNS', 'GROUP_KEYS', 'SUMMARY_METRICS', 'STATS',
+           'EXPECTED_ACCURACY_DROP', 'EXPECTED_THROUGHPUT_RATIO', 'BASELINE_KEYS', 'PERF_METRICS', 'MATCH_KEYS',
+           'COMPARED', 'PRESENT', 'fake_run_dir', 'fake_sweep', 'read_metrics_lines', 'read_run', 'collect_runs',
+           'finished_runs', 'group_runs', 'allowed_accuracy_drop', 'dense_baseline', 'performance_data',
+           'compare_backends', 'as_runs']
 
 # %% ../nbs/70_analysis.ipynb #e77f955e
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:

@@ -22,9 +22,9 @@ from .sparse_lora import LORA_FORWARDS, SparseLoRALayer, lora_layers
 from .config import TrainConfig, epoch_batches
 
 # %% auto #0
-__all__ = ['CS3_RELEASE', 'CS3_DENSE_WORDS', 'METRICS_PREFIX', 'LLAMA_HF_TO_CS', 'CS3_LAUNCHERS', 'cs3_env_dir',
-           'cstorch_available', 'cpu_backend', 'import_cstorch', 'cs3_sparsifiable', 'check_cs3_masks', 'masked_param',
-           'mask_init_method', 'build_sparsity', 'cs3_state_dict', 'save_mask_checkpoint', 'same_masks',
+__all__ = ['CS3_RELEASE', 'CS3_DENSE_WORDS', 'METRICS_PREFIX', 'LLAMA_HF_TO_CS', 'CS3_LAUNCHERS', 'MOVED_TO_BACKEND',
+           'cs3_env_dir', 'cstorch_available', 'cpu_backend', 'import_cstorch', 'cs3_sparsifiable', 'check_cs3_masks',
+           'masked_param', 'mask_init_method', 'build_sparsity', 'cs3_state_dict', 'save_mask_checkpoint', 'same_masks',
            'read_checkpoint_masks', 'traceable_lora', 'cs3_scheduler', 'CS3Model', 'step_batches', 'SparseMaskCallback',
            'llama_cs_name', 'rotary_row_order', 'convert_llama_masks', 'read_yaml', 'create_sparse_config',
            'check_sparse_config', 'cszoo_command', 'CS3Options', 'check_cs3_options', 'expand_num_csx']
@@ -493,3 +493,11 @@ def expand_num_csx(options: Mapping, # `backend_options` whose num_csx may be a 
     values = list(n) if isinstance(n, (list, tuple)) else [n]
     if not values: raise ValueError("num_csx: an empty list")
     return [{**options, 'num_csx': v} for v in values]
+
+# %% ../nbs/52_cs3.ipynb #6287f6e6
+MOVED_TO_BACKEND: tuple[str, ...] = ('train_cs3', 'run_cstorch', 'cstorch_main', 'CS3Backend', 'CstorchBackend')  # now in sparseft.cs3_backend
+
+def __getattr__(name: str):
+    "The names of `MOVED_TO_BACKEND`, from `sparseft.cs3_backend` (imported when first asked for: it builds on this module)."
+    if name in MOVED_TO_BACKEND: return getattr(importlib.import_module('sparseft.cs3_backend'), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

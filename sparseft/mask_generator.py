@@ -19,9 +19,14 @@ from .oneshot import ALLOCATIONS, check_sparsegpt
 from .patterns import (CHANNEL_GROUPS, CHUNK_SIZE, MASK_PATTERNS, MaskPattern, Sparsity, channel_groups, check_nm, check_pattern, compute_masks,
                                compute_masks_levels, kth_smallest, prune_count, resolve_sparsity)
 
+# the names of `sparseft.patterns` this module has always given
+_all_ = ['Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity', 'kth_smallest', 'MaskPattern',
+         'channel_groups', 'compute_masks']
+
 # %% auto #0
 __all__ = ['ONESHOT_METHODS', 'SEQUENTIAL_METHODS', 'MaskGenerator', 'compute_unstructured_mask', 'compute_structured_mask',
-           'compute_random_mask', 'compute_nm_mask']
+           'compute_random_mask', 'compute_nm_mask', 'Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS',
+           'prune_count', 'resolve_sparsity', 'kth_smallest', 'MaskPattern', 'channel_groups', 'compute_masks']
 
 # %% ../nbs/20_mask_generator.ipynb #fa202e35
 def _model_scores(model, method, dataloader, include, exclude, normalize, max_batches, device, progress):

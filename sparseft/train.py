@@ -17,8 +17,24 @@ from .prepare import (TINY_TOKENIZERS, TOKENIZERS, cached_evaluate, check_inputs
 from .rundir import (HEARTBEAT_EVERY, KEEP_ON_RESTART, STATUSES, Heartbeat, RunDir, RunResult, file_checksums, git_info, latest_checkpoint,
                              load_checkpoint, read_owner, run_is_alive, save_checkpoint, write_checkpoint_dir)
 
+# the names `sparseft.train` has always given (`from sparseft.train import *`), from the modules that define them now
+_all_ = ['BACKENDS', 'DEVICES', 'EVAL_SPLITS', 'OPTIMIZERS', 'SCHEDULES', 'HASH_EXCLUDE', 'NEW_FIELDS', 'STATUSES', 'HEARTBEAT_EVERY',
+         'TOKENIZERS', 'TINY_TOKENIZERS', 'KEEP_ON_RESTART', 'TrainConfig', 'lr_factor', 'mask_generator', 'model_label', 'sparsity_label',
+         'mask_file_info', 'run_id', 'row_length', 'epoch_batches', 'git_info', 'RunDir', 'Heartbeat', 'read_owner', 'run_is_alive',
+         'write_checkpoint_dir', 'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'check_inputs', 'load_tokenizer',
+         'load_model_and_tokenizer', 'load_for_training', 'load_task_data', 'eval_loader', 'dist_env', 'resolve_device', 'weights_digest',
+         'cached_evaluate', 'peak_memory', 'RunResult', 'file_checksums', 'mask_spec', 'generate_masks_and_weights', 'generate_masks',
+         'Backend', 'Run', 'execute', 'LocalBackend', 'register_backend', 'backend_class']
+
 # %% auto #0
-__all__ = ['train']
+__all__ = ['train', 'BACKENDS', 'DEVICES', 'EVAL_SPLITS', 'OPTIMIZERS', 'SCHEDULES', 'HASH_EXCLUDE', 'NEW_FIELDS', 'STATUSES',
+           'HEARTBEAT_EVERY', 'TOKENIZERS', 'TINY_TOKENIZERS', 'KEEP_ON_RESTART', 'TrainConfig', 'lr_factor',
+           'mask_generator', 'model_label', 'sparsity_label', 'mask_file_info', 'run_id', 'row_length', 'epoch_batches',
+           'git_info', 'RunDir', 'Heartbeat', 'read_owner', 'run_is_alive', 'write_checkpoint_dir', 'save_checkpoint',
+           'latest_checkpoint', 'load_checkpoint', 'check_inputs', 'load_tokenizer', 'load_model_and_tokenizer',
+           'load_for_training', 'load_task_data', 'eval_loader', 'dist_env', 'resolve_device', 'weights_digest',
+           'cached_evaluate', 'peak_memory', 'RunResult', 'file_checksums', 'mask_spec', 'generate_masks_and_weights',
+           'generate_masks', 'Backend', 'Run', 'execute', 'LocalBackend', 'register_backend', 'backend_class']
 
 # %% ../nbs/51_train.ipynb #68355d3a
 def train(config: TrainConfig, # the run
