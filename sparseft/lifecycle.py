@@ -53,7 +53,7 @@ class Run:
     def __init__(self, config: TrainConfig, # the run's configuration
                  run_dir: RunDir, # its run directory
                  log: logging.Logger, # its log (`open_log`)
-                 backend: Backend | None = None, # the backend running it (for `barrier`); None: one process
+                 backend=None, # the `Backend` running it (for `barrier`); None: one process
                  progress: bool = False, # show progress bars
                  callback: Callable[[dict], None] | None = None, # called (rank 0) with every metrics line of a training step
                  rank: int = 0, # this process's rank
