@@ -20,7 +20,8 @@ from .core import is_conv1d, check_choice, layer_slices, prunable_params
 # %% auto #0
 __all__ = ['NORMALIZERS', 'SCORERS', 'DATA_METHODS', 'LazyScores', 'normalize_layers', 'score_magnitude', 'batch_loss',
            'forward_batch', 'canonical_device', 'scoring_state', 'check_max_batches', 'iter_batches', 'score_gradient',
-           'score_taylor', 'real_tokens', 'InputCollector', 'WandaCollector', 'score_wanda', 'compute_importance']
+           'score_taylor', 'real_tokens', 'InputCollector', 'WandaCollector', 'collected_inputs', 'score_wanda',
+           'compute_importance']
 
 # %% ../nbs/10_importance.ipynb #39edc169
 def _abs_float(p: torch.Tensor) -> torch.Tensor: return p.detach().abs().float()
@@ -363,6 +364,27 @@ class WandaCollector(InputCollector):
         return w.detach().to(self.device).float().abs() * norm.reshape(shape)
 
 # %% ../nbs/10_importance.ipynb #df6d1657
+@contextmanager
+def collected_inputs(model: nn.Module, # the model (put back as found afterwards)
+                     params: Mapping[str, torch.Tensor], # the parameters whose layers' inputs are collected
+                     dataloader: Iterable, # calibration batches (mappings or tuples)
+                     collector: type = None, # an `InputCollector` subclass (default: `WandaCollector`)
+                     max_batches: int | None = None, # use at most this many batches (None: all)
+                     device: torch.device | str | None = None, # run on this device (None: where the model is)
+                     progress: bool = True, # show a progress bar
+                     desc: str = 'wanda', # what collects (the bar's label)
+                    ):
+    "Run the calibration batches through the model (in `scoring_state`, without gradients) with the collector's hooks on; yields the collector, its hooks removed, still inside `scoring_state`."
+    check_max_batches(max_batches)
+    with scoring_state(model, params, device) as dev:
+        col = (collector or WandaCollector)(model, params, dev)
+        try:
+            with torch.no_grad():
+                for batch in iter_batches(dataloader, max_batches, progress, desc):
+                    col.new_batch(real_tokens(batch, dev)); forward_batch(model, batch, dev)
+        finally: col.remove()
+        yield col
+
 def score_wanda(model: nn.Module, # the model (put back as found afterwards)
                 params: Mapping[str, torch.Tensor], # parameter name -> parameter, as `prunable_params` returns
                 dataloader: Iterable, # calibration batches (mappings or tuples; labels are ignored)
@@ -372,15 +394,7 @@ def score_wanda(model: nn.Module, # the model (put back as found afterwards)
                 normalize: str | None = None, # a name in `NORMALIZERS`, or None
                ) -> dict[str, torch.Tensor]:
     "Wanda scores |W_ij| * ||X_j||_2, input norms over all calibration tokens (Sun et al. 2023), per expert for MoE experts."
-    check_max_batches(max_batches)
-    with scoring_state(model, params, device) as dev:
-        col = WandaCollector(model, params, dev)
-        try:
-            with torch.no_grad():
-                for batch in iter_batches(dataloader, max_batches, progress, 'wanda'):
-                    col.new_batch(real_tokens(batch, dev))
-                    forward_batch(model, batch, dev)
-        finally: col.remove()
+    with collected_inputs(model, params, dataloader, WandaCollector, max_batches, device, progress, 'wanda') as col:
         scores = {n: col.scores(n, p) for n, p in params.items()}
     return {n: normalize_layers(n, s, normalize) for n, s in scores.items()}
 

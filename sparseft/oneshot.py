@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .core import Masks, check_choice, check_sparsity, prunable_params
-from .importance import (InputCollector, WandaCollector, iter_batches, canonical_device, check_max_batches, real_tokens,
+from .importance import (InputCollector, WandaCollector, collected_inputs, iter_batches, canonical_device, check_max_batches, real_tokens,
                                  forward_batch, scoring_state)
 from .patterns import Sparsity, check_nm, compute_masks, prune_count, resolve_sparsity
 
@@ -401,14 +401,7 @@ def block_outlier_ratios(model: nn.Module, # a transformers model with blocks at
     if sequential:
         _calibrate_blocks(model, inside, dataloader, WandaCollector, ratio, False, device, max_batches, progress, 'owl')
         return ratios
-    check_max_batches(max_batches)
-    with scoring_state(model, inside, device) as dev:
-        col = WandaCollector(model, inside, dev)
-        try:
-            with torch.no_grad():
-                for batch in iter_batches(dataloader, max_batches, progress, 'owl'):
-                    col.new_batch(real_tokens(batch, dev)); forward_batch(model, batch, dev)
-        finally: col.remove()
+    with collected_inputs(model, inside, dataloader, WandaCollector, max_batches, device, progress, 'owl') as col:
         for i, grp in enumerate(groups):
             if grp: ratio(i, grp, col)
     return ratios
