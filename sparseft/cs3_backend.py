@@ -23,7 +23,7 @@ from .core import Masks, atomic_write_text
 from .cs3 import (CS3Model, METRICS_PREFIX, build_sparsity, check_cs3_masks, check_sparse_config, convert_llama_masks, cpu_backend,
                           create_sparse_config, cs3_env_dir, cs3_scheduler, cstorch_available, import_cstorch, read_checkpoint_masks, read_yaml,
                           same_masks, save_mask_checkpoint, step_batches, traceable_lora, cszoo_command, CS3Options, check_cs3_options)
-from .lifecycle import Backend, Run, execute
+from .lifecycle import Backend, Run, StepWindow, execute
 from .mask_ops import load_mask, save_mask
 from .prepare import check_inputs, load_for_training, make_masks
 from .rundir import RunDir, RunResult, latest_checkpoint, write_checkpoint_dir
@@ -120,31 +120,15 @@ def fit(self: CstorchBackend, run: Run, # the prepared run; `run.start` is where
         optimizer.step(); scheduler.step(); optimizer.zero_grad()
         return loss
 
-    window = {'loss': 0.0, 'n': 0, 'tokens': 0, 'samples': 0, 't': time.perf_counter()}
-    counters, step = dict(run.start['counters']), run.start['step']
+    window, step = StepWindow(run.start['counters']), run.start['step']
 
     @cstorch.step_closure
-    def record(loss, lr):
-        nonlocal window, step
+    def record(loss, lr):  # a step closure: it runs once the step is done (on a CS-3, once its values are back)
+        nonlocal step
         step += 1
-        window['loss'] += float(loss); window['n'] += 1
-        if step % c.log_every == 0 or step == total:
-            secs = time.perf_counter() - window['t']
-            counters['samples'] += window['samples']; counters['tokens'] += window['tokens']; counters['seconds'] += secs
-            run.record_step({'step': step, 'epoch': round(step / run.steps_per_epoch, 4), 'loss': window['loss'] / window['n'], 'lr': float(lr),
-                             'tokens_per_s': window['tokens'] / secs, 'samples_per_s': window['samples'] / secs})
-            window = {'loss': 0.0, 'n': 0, 'tokens': 0, 'samples': 0, 't': time.perf_counter()}
-
-    @cstorch.step_closure
-    def between_steps():  # a step closure: it runs after `record`, when the step is done and before the next one starts
-        if c.eval_every and step % c.eval_every == 0 and step < total:
-            t_pause = time.perf_counter()
-            run.record_eval('val', model, run.val_loader, 'val', step, cache=False)
-            model.train(); window['t'] += time.perf_counter() - t_pause
-        if c.checkpoint_every and step % c.checkpoint_every == 0 and step < total:
-            t_pause = time.perf_counter()
-            self.save_state(run, {'step': step, 'counters': counters, 'metrics': run.metrics, 'evals': run.evals})
-            run.log.info('checkpoint at step %d', step); window['t'] += time.perf_counter() - t_pause
+        window.add_loss(loss)
+        if step % c.log_every == 0 or step == total: run.record_step(window.line(step, step / run.steps_per_epoch, lr))
+        run.after_step(step, window, {'step': step})
 
     todo = self.batches[step:]
     rows, collate = run.train_loader.dataset, run.train_loader.collate_fn
@@ -153,12 +137,10 @@ def fit(self: CstorchBackend, run: Run, # the prepared run; `run.start` is where
     model.train()
     with traceable_lora():
         for batch in cstorch.utils.data.DataExecutor(loader, num_steps=len(todo)):
-            window['tokens'] += int(batch['attention_mask'].sum()) if 'attention_mask' in batch else batch['input_ids'].numel()
-            window['samples'] += len(batch['input_ids'])
+            window.add_batch(batch)
             record(training_step(batch), optimizer.param_groups[0]['lr'])
-            between_steps()
     model.eval()
-    return {'step': step, 'epoch': step // run.steps_per_epoch, 'pos': 0, 'counters': counters}
+    return {'step': step, 'epoch': step // run.steps_per_epoch, 'pos': 0, 'counters': window.counters}
 
 def run_cstorch(run_dir: str | os.PathLike, # a run directory holding the run's config.yaml
                 resume: bool = False, # continue from the run's last cstorch checkpoint

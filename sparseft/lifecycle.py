@@ -29,7 +29,7 @@ from .tasks import task_loader
 from .validate import RUN_LAYOUT, save_report, validate_checkpoint
 
 # %% auto #0
-__all__ = ['Run', 'Backend', 'execute']
+__all__ = ['Run', 'Backend', 'StepWindow', 'execute']
 
 # %% ../nbs/51d_lifecycle.ipynb #ecdb75c9
 def _autocast_for(device: torch.device, bf16: bool):
@@ -304,6 +304,68 @@ class Backend:
         end = self.fit(run)
         run.timed('train', t0)
         return self.export(run, end) if run.rank == 0 else None
+
+# %% ../nbs/51d_lifecycle.ipynb #b5bb9a43
+class StepWindow:
+    "What a backend's `fit` measures between two metrics lines: the loss, tokens and samples of its batches, and the seconds, with the pauses for evaluations and checkpoints left out; `counters` add up over the run (a checkpoint keeps them)."
+    def __init__(self, counters: dict | None = None, # the run's counters so far (`run.start['counters']`): samples, tokens, seconds
+                ):
+        self.counters = dict(counters or {'samples': 0, 'tokens': 0, 'seconds': 0.0})
+        self.reset()
+
+    def reset(self):
+        "Start a new window, now."
+        self.loss, self.n, self.tokens, self.samples, self.t = 0.0, 0, 0, 0, time.perf_counter()
+
+    def add_batch(self, batch: Mapping, # a batch with `input_ids` (and `attention_mask`: only real tokens count)
+                 ):
+        "Count a batch's tokens and samples."
+        self.tokens += int(batch['attention_mask'].sum()) if 'attention_mask' in batch else batch['input_ids'].numel()
+        self.samples += len(batch['input_ids'])
+
+    def add_loss(self, loss: float, # a batch's loss
+                ):
+        "Add a batch's loss to the window's mean."
+        self.loss += float(loss); self.n += 1
+
+    def pause(self, t0: float, # when the pause began (`time.perf_counter()`)
+             ):
+        "Leave the time since `t0` out of the window."
+        self.t += time.perf_counter() - t0
+
+    def line(self, step: int, # steps done
+             epoch: float, # epochs done
+             lr: float, # the learning rate now
+             reduce: Callable[[torch.Tensor], None] | None = None, # sums a float64 tensor [loss, batches, tokens, samples] over processes, in place
+            ) -> dict:
+        "The metrics line of the window (mean loss, throughput), counted into `counters`; a new window starts."
+        stats = torch.tensor([self.loss, self.n, self.tokens, self.samples], dtype=torch.float64)
+        if reduce is not None: reduce(stats)
+        secs = time.perf_counter() - self.t
+        self.counters['samples'] += int(stats[3]); self.counters['tokens'] += int(stats[2]); self.counters['seconds'] += secs
+        line = {'step': step, 'epoch': round(epoch, 4), 'loss': float(stats[0] / stats[1]), 'lr': float(lr),
+                'tokens_per_s': float(stats[2]) / secs, 'samples_per_s': float(stats[3]) / secs}
+        self.reset()
+        return line
+
+@patch
+def after_step(self: Run, step: int, # steps done
+               window: StepWindow, # the window whose clock leaves the pauses out
+               position: dict, # where the run is, for a checkpoint: step (and epoch, pos: what the backend resumes from)
+              ):
+    "Between steps: a 'val' evaluation every `eval_every` steps, a checkpoint (`Backend.save_state`, rank 0) every `checkpoint_every`; none after the last step."
+    c = self.config
+    if step >= self.total_steps: return
+    if c.eval_every and step % c.eval_every == 0:
+        t0 = time.perf_counter()
+        self.record_eval('val', self.model, self.val_loader, 'val', step, cache=False)
+        self.model.train(); window.pause(t0)
+    if c.checkpoint_every and step % c.checkpoint_every == 0:
+        t0 = time.perf_counter()
+        if self.rank == 0:
+            self.backend.save_state(self, {**position, 'counters': window.counters, 'metrics': self.metrics, 'evals': self.evals})
+            self.log.info('checkpoint at step %d', step)
+        window.pause(t0)
 
 # %% ../nbs/51d_lifecycle.ipynb #943ecd66
 def execute(config: TrainConfig, # the run

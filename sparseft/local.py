@@ -5,7 +5,7 @@
 # %% ../nbs/51e_local.ipynb #0453c374
 from __future__ import annotations
 
-import os, time
+import os
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, epoch_batches, row_length
-from .lifecycle import Backend, Run
+from .lifecycle import Backend, Run, StepWindow
 from .rundir import RunResult
 
 # %% auto #0
@@ -37,9 +37,6 @@ def resolve_device(device: str, # 'auto', 'cpu', 'cuda' or 'cuda:N'
     return torch.device(f'cuda:{local_rank}') if device == 'cuda' else torch.device(device)
 
 # %% ../nbs/51e_local.ipynb #6c0199f7
-def _batch_tokens(batch: dict) -> int:
-    return int(batch['attention_mask'].sum()) if 'attention_mask' in batch else batch['input_ids'].numel()
-
 class LocalBackend(Backend):
     "The local backend: PyTorch in this process, on the CPU, one GPU, or one GPU per process under `torchrun` (DDP)."
     name = 'local'
@@ -85,16 +82,14 @@ class LocalBackend(Backend):
 def fit(self: LocalBackend, run: Run, # the prepared run; `run.start` is where it resumes
        ) -> dict:
     "The training steps from `run.start` to `run.total_steps` (`grad_accum` micro-batches a step, DDP across processes); metrics every `log_every` steps, evaluations every `eval_every`, checkpoints every `checkpoint_every`."
-    c, log, model, optimizer, scheduler = run.config, run.log, run.model, run.optimizer, run.scheduler
+    c, model, optimizer, scheduler, total_steps = run.config, run.model, run.optimizer, run.scheduler, run.total_steps
     net = DistributedDataParallel(model) if run.world > 1 else model
     rows, collate = run.train_loader.dataset, run.train_loader.collate_fn
     lengths = [row_length(r) for r in rows]
-    start = run.start
-    step, epoch, pos = start['step'], start.get('epoch', 0), start.get('pos', 0)
-    counters = dict(start.get('counters') or {'samples': 0, 'tokens': 0, 'seconds': 0.0})
-    total_steps = run.total_steps
+    step, epoch, pos = run.start['step'], run.start.get('epoch', 0), run.start.get('pos', 0)
+    window = StepWindow(run.start.get('counters'))
+    reduce = dist.all_reduce if run.world > 1 else None
     bar = tqdm(total=total_steps, initial=step, disable=not (run.progress and run.rank == 0), leave=False, desc='train', dynamic_ncols=True)
-    window = {'loss': 0.0, 'n': 0, 'tokens': 0, 'samples': 0, 't': time.perf_counter()}
     model.train()
     try:
         while step < total_steps:
@@ -108,34 +103,18 @@ def fit(self: LocalBackend, run: Run, # the prepared run; `run.start` is where i
                 with sync():
                     with run.autocast(): loss = net(**batch).loss
                     (loss / c.grad_accum).backward()
-                window['loss'] += loss.item(); window['n'] += 1
-                window['tokens'] += _batch_tokens(batch); window['samples'] += len(batch['input_ids'])
+                window.add_loss(loss.item()); window.add_batch(batch)
                 if not last: continue
                 optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
                 step += 1; pos = i + 1
                 if pos == len(batches): epoch, pos = epoch + 1, 0
                 if step % c.log_every == 0 or step == total_steps:
-                    stats = torch.tensor([window['loss'], window['n'], window['tokens'], window['samples']], dtype=torch.float64)
-                    if run.world > 1: dist.all_reduce(stats)
-                    secs = time.perf_counter() - window['t']
-                    counters['samples'] += int(stats[3]); counters['tokens'] += int(stats[2]); counters['seconds'] += secs
-                    line = {'step': step, 'epoch': round(epoch + pos / max(1, len(batches)), 4), 'loss': float(stats[0] / stats[1]),
-                            'lr': scheduler.get_last_lr()[0], 'tokens_per_s': float(stats[2]) / secs, 'samples_per_s': float(stats[3]) / secs}
+                    line = window.line(step, epoch + pos / max(1, len(batches)), scheduler.get_last_lr()[0], reduce)
                     run.record_step(line)
                     if run.rank == 0: bar.set_postfix(loss=f"{line['loss']:.4f}", tok_s=f"{line['tokens_per_s']:.0f}")
-                    window = {'loss': 0.0, 'n': 0, 'tokens': 0, 'samples': 0, 't': time.perf_counter()}
                 bar.update(1)
-                if c.eval_every and step % c.eval_every == 0 and step < total_steps:
-                    t_pause = time.perf_counter()
-                    run.record_eval('val', model, run.val_loader, 'val', step, cache=False)
-                    model.train(); window['t'] += time.perf_counter() - t_pause
-                if c.checkpoint_every and step % c.checkpoint_every == 0 and step < total_steps:
-                    t_pause = time.perf_counter()
-                    if run.rank == 0:
-                        self.save_state(run, {'step': step, 'epoch': epoch, 'pos': pos, 'counters': counters, 'metrics': run.metrics, 'evals': run.evals})
-                        log.info('checkpoint at step %d', step)
-                    window['t'] += time.perf_counter() - t_pause
+                run.after_step(step, window, {'step': step, 'epoch': epoch, 'pos': pos})
                 if step >= total_steps: break
     finally: bar.close()
     model.eval()
-    return {'step': step, 'epoch': epoch, 'pos': pos, 'counters': counters}
+    return {'step': step, 'epoch': epoch, 'pos': pos, 'counters': window.counters}

@@ -2,7 +2,7 @@
 # Build (once, cached) the Python environment with the real Cerebras software (cerebras.pytorch 2.6.0,
 # torch 2.4.0, transformers 4.45.2) in which sparseft's `cs3` tests run, and install sparseft into it.
 # Usage: bash tools/cs3_env.sh   -> prints the environment's path on its last line. Then, in a shell without another venv active:
-#   E=$(bash tools/cs3_env.sh); env -u VIRTUAL_ENV OMP_NUM_THREADS=1 $E/bin/nbdev_test --path "nbs/52*.ipynb" --flags "slow cs3"
+#   E=$(bash tools/cs3_env.sh); env -u VIRTUAL_ENV OMP_NUM_THREADS=1 $E/bin/nbdev_test --path nbs --file_glob "52*.ipynb" --flags "slow cs3"
 #   env -u VIRTUAL_ENV OMP_NUM_THREADS=1 $E/bin/python -m pytest tests/test_cs3.py
 # Save the notebook's outputs with this environment's kernel (the notebook keeps its python3 kernelspec):
 #   env -u VIRTUAL_ENV JUPYTER_PATH=$E/share/jupyter OMP_NUM_THREADS=1 .venv/bin/python -m jupyter nbconvert --to notebook --execute \
