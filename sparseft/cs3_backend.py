@@ -152,7 +152,7 @@ def run_cstorch(run_dir: str | os.PathLike, # a run directory holding the run's 
     log = _stdout_log(run.path.name)
     log.info('cstorch %s on backend CPU, torch %s, sparseft %s', cstorch.__version__, torch.__version__, sparseft.__version__)
     backend = CstorchBackend(cstorch)
-    ckpt = latest_checkpoint(run/'model_dir'/'checkpoint') if resume else None
+    ckpt = latest_checkpoint(run.checkpoint_dir) if resume else None
     return backend.execute(Run(c, run, log, backend, progress=False, callback=_emit, resume_from=ckpt))
 
 def cstorch_main(argv: list[str] | None = None, # [run_dir] or [run_dir, '--resume'] (default: sys.argv[1:])

@@ -65,7 +65,7 @@ class Run:
         self.rank, self.world, self.device, self.resume_from = rank, world, torch.device(device), resume_from
         self.autocast = _autocast_for(self.device, config.bf16)
         self.cache_dir = Path(config.results_dir)/'.eval_cache'
-        self.ckpt_dir = self.dir/'model_dir'/'checkpoint'
+        self.ckpt_dir = self.dir.checkpoint_dir
         self.timings, self.evals, self.metrics, self.t_start = {}, {}, [], time.perf_counter()
         self.model = self.tok = self.data = self.train_loader = self.test_loader = self.val_loader = None
         self.masks, self.mask_info, self.weights, self.optimizer, self.scheduler = None, {}, None, None, None
@@ -384,9 +384,9 @@ def execute(config: TrainConfig, # the run
     try:
         if (run/'result.json').is_file() and not force and (run.status == 'done' or resume):
             if run.status != 'done': run.set_status('done')  # a run stopped between its result and its status had finished
-            if rank == 0: shutil.rmtree(run/'model_dir'/'checkpoint', ignore_errors=True)
+            if rank == 0: shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
             return RunResult.load(run.path)
-        ckpt = latest_checkpoint(run/'model_dir'/'checkpoint') if resume and run.path.exists() else None
+        ckpt = latest_checkpoint(run.checkpoint_dir) if resume and run.path.exists() else None
         backend.barrier()
         if rank == 0:
             if ckpt is None and run.path.exists():
@@ -409,7 +409,7 @@ def execute(config: TrainConfig, # the run
             run.set_status('pending')
             return result
         run.set_status('done')
-        if rank == 0: shutil.rmtree(run/'model_dir'/'checkpoint', ignore_errors=True)
+        if rank == 0: shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
         return result
     except BaseException as e:
         if log is None: log = open_log(run/'train.log' if rank == 0 and run.path.exists() else None, f'{rid}.{rank}')

@@ -48,6 +48,11 @@ class RunDir:
     def __truediv__(self, name: str) -> Path: return self.path/name
 
     @property
+    def checkpoint_dir(self) -> Path:
+        "Where the run's resumable checkpoints go (`model_dir/checkpoint`, removed once the run is done)."
+        return self.path/'model_dir'/'checkpoint'
+
+    @property
     def status(self) -> str | None:
         "The run's status, or None when it has none."
         p = self.path/'status'
