@@ -3,6 +3,7 @@
     python bench/masks.py                  # CPU: a ~220M-parameter Llama (154M prunable) in fp32; about 2-4 minutes
     python bench/masks.py --device cuda    # GPU: LLaMA-7B shapes in bf16 (6.5B prunable parameters)
     python bench/masks.py --preset tiny    # a smoke test of the whole script in seconds
+    python bench/masks.py --dtype bf16 --preset 1b6 --methods sparseft,cat_kthvalue   # CPU, bf16: 1.6B prunable weights
 
 Every method masks the same seeded model (magnitude scores, unstructured, global scope, sparsity 0.5) in its own
 subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
@@ -31,6 +32,7 @@ from _common import build_llama, peak_meter
 PRESETS = {  # LlamaConfig fields (multi-head attention, untied embeddings)
     'tiny': dict(hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4, vocab_size=1000),
     'cpu200m': dict(hidden_size=1024, intermediate_size=2816, num_hidden_layers=12, num_attention_heads=16, vocab_size=32000),
+    '1b6': dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=32, num_attention_heads=16, vocab_size=32000),
     '7b': dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000),
 }
 METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue')
@@ -84,8 +86,10 @@ RUNNERS = {'sparseft': run_sparseft, 'global_unstructured': run_global_unstructu
 
 # -- one method in its own process -------------------------------------------------------------------------------
 
-def worker(method: str, preset: str, device: str, sparsity: float, out: Path, repeat: int) -> dict:
-    dtype = torch.bfloat16 if device.startswith('cuda') else torch.float32
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+def worker(method: str, preset: str, device: str, sparsity: float, out: Path, repeat: int, dtype: str) -> dict:
+    dtype = DTYPES[dtype]
     for mod in ('sparseft.mask_generator', 'sparseft.importance', 'torch.nn.utils.prune'): importlib.import_module(mod)  # not measured
     model = build_model(preset, device, dtype)
     params = prunable(model); names = list(params)
@@ -125,6 +129,7 @@ def main(argv=None):
     ap.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     ap.add_argument('--preset', default=None, choices=list(PRESETS), help="model shapes (default: cpu200m on CPU, 7b on CUDA)")
     ap.add_argument('--sparsity', type=float, default=0.5)
+    ap.add_argument('--dtype', default=None, choices=list(DTYPES), help='weight dtype (default: bf16 on CUDA, fp32 on CPU)')
     ap.add_argument('--methods', default=None, help=f"comma-separated, of {', '.join(METHODS)} (default: all on CPU, sparseft on CUDA)")
     ap.add_argument('--repeat', type=int, default=None, help='timed runs of ours, the best is reported (default 3 on CPU, 5 on CUDA)')
     ap.add_argument('--worker', default=None, help=argparse.SUPPRESS)
@@ -132,8 +137,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     cuda = a.device.startswith('cuda')
     preset = a.preset or ('7b' if cuda else 'cpu200m')
+    dtype = a.dtype or ('bf16' if cuda else 'fp32')
     if a.worker:
-        print(json.dumps(worker(a.worker, preset, a.device, a.sparsity, Path(a.out), a.repeat or 1)))
+        print(json.dumps(worker(a.worker, preset, a.device, a.sparsity, Path(a.out), a.repeat or 1, dtype)))
         return
     if cuda and not torch.cuda.is_available(): sys.exit('--device cuda: no CUDA device is available here')
     methods = a.methods.split(',') if a.methods else (['sparseft'] if cuda else list(METHODS))
@@ -144,19 +150,19 @@ def main(argv=None):
         rows = {}
         for m in methods:
             cmd = [sys.executable, __file__, '--worker', m, '--device', a.device, '--preset', preset, '--sparsity', str(a.sparsity),
-                   '--out', tmp, '--repeat', str(repeat if m == 'sparseft' else 1)]
+                   '--out', tmp, '--repeat', str(repeat if m == 'sparseft' else 1), '--dtype', dtype]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode: sys.exit(f'{m} failed:\n{r.stderr[-3000:]}')
             rows[m] = json.loads(r.stdout.strip().splitlines()[-1])
             print(f'  {m}: ' + (rows[m]['error'] if 'error' in rows[m] else f'{rows[m]["time_s"]:.3f} s'), flush=True)
-        report(rows, Path(tmp), preset, a.device, a.sparsity)
+        report(rows, Path(tmp), preset, a.device, a.sparsity, dtype)
 
-def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float):
+def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dtype: str = 'fp32'):
     failed = {m: r for m, r in rows.items() if 'error' in r}
     rows = {m: r for m, r in rows.items() if 'error' not in r}
     first = next(iter(rows.values()), None) or next(iter(failed.values()))
     wb, n = first['weight_bytes'], first['n']
-    print(f"\nglobal magnitude masks at sparsity {sparsity}: preset {preset} on {device}, {n / 1e6:.1f}M prunable weights "
+    print(f"\nglobal magnitude masks at sparsity {sparsity}: preset {preset} on {device} in {dtype}, {n / 1e6:.1f}M prunable weights "
           f"({wb / 2**20:.0f} MiB); k = {first['k']:,} pruned\n")
     ours = _read_bits(tmp / 'sparseft.bits') if 'sparseft' in rows else None
     ties = _read_bits(tmp / 'ties.bits') if (tmp / 'ties.bits').exists() else None

@@ -25,22 +25,25 @@ __all__ = ['NORMALIZERS', 'SCORERS', 'DATA_METHODS', 'LazyScores', 'normalize_la
 
 # %% ../nbs/10_importance.ipynb #39edc169
 def _abs_float(p: torch.Tensor) -> torch.Tensor: return p.detach().abs().float()
+def _abs(p: torch.Tensor) -> torch.Tensor: return p.detach().abs()
 
 class LazyScores(Mapping):
-    "Read-only mapping parameter name -> float32 scores, computed from the parameter on each access (nothing is cached)."
+    "Read-only mapping parameter name -> float32 scores (or bf16/fp16 ones with `half`), computed from the parameter on each access (nothing is cached)."
     def __init__(self,
                  params: Mapping[str, torch.Tensor], # parameter name -> parameter (held by reference)
                  score: Callable[[torch.Tensor], torch.Tensor] = _abs_float, # parameter -> scores of the same shape
                  normalize: str | None = None, # a name in `NORMALIZERS`, applied per layer on access
                  device: torch.device | str | None = None, # where to compute the scores (None: where the parameter lives)
+                 half: bool = False, # keep bf16/fp16 scores in their type (exact for |W|: masks then need one counting pass)
                 ):
         if normalize is not None: check_choice(normalize, NORMALIZERS, 'normalize')
-        self.params, self.score, self.normalize, self.device = dict(params), score, normalize, device
+        self.params, self.score, self.normalize, self.device, self.half = dict(params), score, normalize, device, half
 
     def __getitem__(self, name: str) -> torch.Tensor:
         p = self.params[name]  # KeyError for an unknown name, as a dict
         if self.device is not None: p = p.detach().to(self.device)
-        s = self.score(p).float()
+        s = self.score(p)
+        if not (self.half and s.dtype in (torch.bfloat16, torch.float16)): s = s.float()
         if self.normalize is not None and s.untyped_storage().data_ptr() == p.untyped_storage().data_ptr(): s = s.clone()  # never normalise a weight in place
         return normalize_layers(name, s, self.normalize)
 
@@ -75,8 +78,8 @@ def score_magnitude(model: nn.Module, # the model (unused: magnitude needs only 
                     device: torch.device | str | None = None, # where to compute (None: where each parameter lives)
                     **kwargs, # the data arguments other scorers take (dataloader, max_batches, progress), ignored
                    ) -> LazyScores:
-    "Lazy |W| scores: each access computes `p.detach().abs().float()` (then the per-layer normalisation)."
-    return LazyScores(params, _abs_float, normalize=normalize, device=device)
+    "Lazy |W| scores: each access computes `p.detach().abs()`, in float32 (bf16/fp16 weights keep their type, unless normalised)."
+    return LazyScores(params, _abs_float if normalize else _abs, normalize=normalize, device=device, half=normalize is None)
 
 # %% ../nbs/10_importance.ipynb #d11df332
 def _is_causal_lm(model: nn.Module) -> bool:

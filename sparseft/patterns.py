@@ -50,16 +50,18 @@ CHUNK_SIZE: dict[str, int] = {'cpu': 1 << 18, 'cuda': 1 << 26}  # elements per c
 
 _BINS, _HALF = 1 << 16, 1 << 15   # 16-bit digits; a key's high digit is offset by _HALF to index the histogram
 _INF_BIN = 0x7F80                 # high digit of +inf; beyond +-_INF_BIN lie only NaN keys
+_INF16 = {torch.bfloat16: 0x7F80, torch.float16: 0x7C00}  # 16-bit float types (their keys fit one histogram) -> key of +inf
 
 def _chunk_size(x: torch.Tensor, chunk: int | None) -> int:
     return chunk or CHUNK_SIZE.get(x.device.type, CHUNK_SIZE['cpu'])
 
-def _chunks(x: torch.Tensor, chunk: int | None) -> Iterator[tuple[int, torch.Tensor]]:
-    "(start, float32 chunk) over the flattened `x`; a chunk is a view when `x` is contiguous float32."
+def _chunks(x: torch.Tensor, chunk: int | None, native: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
+    "(start, float32 chunk) over the flattened `x` (bf16/fp16 chunks as they are with `native`); a chunk is a view where no conversion is needed."
     flat, size = x.reshape(-1), _chunk_size(x, chunk)
+    keep = (torch.float32, *_INF16) if native else (torch.float32,)
     for i in range(0, flat.numel(), size):
         c = flat[i:i + size]
-        yield i, c if c.dtype == torch.float32 else c.float()
+        yield i, c if c.dtype in keep else c.float()
 
 class _Work:
     "Scratch tensors (chunk-sized temporaries, histograms), reused so that the passes allocate (almost) nothing per chunk or layer."
@@ -91,11 +93,26 @@ def _key_value(key: int) -> float:
     bits = key if key >= 0 else (-key) | 0x80000000
     return struct.unpack('<f', struct.pack('<I', bits))[0]
 
+def _keys16(c: torch.Tensor, work: _Work) -> torch.Tensor:
+    "Order-preserving keys (in [-32767, 32767]) of a bf16 or fp16 chunk, as `_keys` does for float32."
+    b = c.view(torch.int16)
+    if b.device.type == 'cpu' and int(b.min()) >= 0: return b  # no negative score (nor -0.0): the bits are the keys
+    k, s = work('key', c, torch.int32), work('tmp', c, torch.int32)
+    k.copy_(b); torch.bitwise_right_shift(k, 31, out=s)  # sign-extended bits, and -1 where negative
+    k.bitwise_and_(0x7FFF); k ^= s; k -= s
+    return k
+
+def _key16_value(key: int, dtype: torch.dtype) -> float:
+    "The value of a 16-bit key in `dtype` (bf16 or fp16), as a Python float (exact)."
+    bits = key if key >= 0 else (-key) | 0x8000
+    return torch.frombuffer(bytearray(struct.pack('<H', bits)), dtype=dtype)[0].item()
+
 # %% ../nbs/15_patterns.ipynb #175178ef
 @dataclass(frozen=True)
 class _Cut:
     "Where the `k` lowest scores end: the k-th smallest `value`, `below` scores under it, `ties` scores equal to it."
     k: int; value: float; below: int; ties: int
+    dtype: torch.dtype = torch.float32  # the key space: float32, or the 16-bit type every score had (then `value` is one of its values)
     @property
     def partial(self) -> bool: return self.k - self.below < self.ties  # some ties at `value` are kept
 
@@ -103,23 +120,40 @@ _Source = Callable[[], Iterable[tuple[str, torch.Tensor]]]
 _Layout = list[tuple[str, torch.Size, torch.device]]
 
 def _add_high(hist: torch.Tensor, c: torch.Tensor, work: _Work) -> None:
-    "Add the counts of the high 16 bits of the keys of chunk `c` to `hist`."
+    "Add the counts of the high 16 bits of the keys of chunk `c` to `hist` (of its whole 16-bit keys for a bf16/fp16 chunk)."
+    if c.dtype in _INF16:
+        key = _keys16(c, work)
+        if key.data_ptr() == c.data_ptr(): _count_into(hist[_HALF:], key)  # raw bits: all >= 0
+        else: _count_into(hist, key.add_(_HALF))
+        return
     key = _keys(c, work); hi = work('tmp', c, torch.int32)
     torch.bitwise_right_shift(key, 16, out=hi)
     if key.data_ptr() == c.data_ptr(): _count_into(hist[_HALF:], hi)  # raw bits: all >= 0
     else: _count_into(hist, hi.add_(_HALF))
 
-def _histogram_high(source: _Source, chunk: int | None, work: _Work) -> tuple[torch.Tensor, _Layout]:
-    "Pass 1: counts of the keys' high 16 bits over every tensor, and the tensors' layout."
+def _raise_nan(source: _Source):
+    for name, x in source():
+        if torch.isnan(x).any(): raise ValueError(f"scores of {name!r} contain NaN")
+    raise AssertionError('the histogram counts NaN keys, but no score is NaN')
+
+def _histogram_high(source: _Source, chunk: int | None, work: _Work,
+                    space: torch.dtype | None = None, # the key space (None: the first tensor's 16-bit type, else float32)
+                   ) -> tuple[torch.Tensor, _Layout, torch.dtype]:
+    "Pass 1: counts of the keys' high 16 bits over every tensor (of the whole keys when all are one 16-bit type), the tensors' layout, the key space."
     hist, layout = None, []
     for name, x in source():
         layout.append((name, x.shape, x.device))
         if x.numel() == 0: continue
+        s = x.dtype if x.dtype in _INF16 else torch.float32
+        if space is None: space = s
+        elif s != space and space != torch.float32: return _histogram_high(source, chunk, work, torch.float32)  # mixed types: float32 keys
         if hist is None: hist = work.zeros('high', _BINS, x.device)
-        for _, c in _chunks(x, chunk): _add_high(hist, c.to(hist.device), work)
-        if hist[:_HALF - _INF_BIN].any() or hist[_HALF + _INF_BIN + 1:].any(): raise ValueError(f"scores of {name!r} contain NaN")
+        for _, c in _chunks(x, chunk, native=space != torch.float32): _add_high(hist, c.to(hist.device), work)
         x = c = None  # free these scores before the source computes the next ones
-    return (work.zeros('high', _BINS) if hist is None else hist.cpu()), layout
+    hist = work.zeros('high', _BINS) if hist is None else hist.cpu()  # the pass's one read-back from the device
+    inf = _INF16.get(space, _INF_BIN)
+    if hist[:_HALF - inf].any() or hist[_HALF + inf + 1:].any(): _raise_nan(source)  # keys beyond +-inf are NaN
+    return hist, layout, space or torch.float32
 
 def _histogram_low(source: _Source, highs: Iterable[int], chunk: int | None, work: _Work) -> dict[int, torch.Tensor]:
     "Pass 2: counts of the low 16 bits of the keys whose high 16 bits are one of `highs`."
@@ -136,12 +170,15 @@ def _histogram_low(source: _Source, highs: Iterable[int], chunk: int | None, wor
 
 def _find_cuts(source: _Source, counts: Callable[[int], list[int]], chunk: int | None, work: _Work) -> tuple[list[_Cut | None], _Layout]:
     "The cut for each k in `counts(n)` (n = number of scores; None where k = 0: nothing pruned), and the layout of the tensors."
-    hist, layout = _histogram_high(source, chunk, work)
+    hist, layout, space = _histogram_high(source, chunk, work)
     n = int(hist.sum()); ks = counts(n)
     for k in ks:
         if not 0 <= k <= n: raise ValueError(f"k must be in [0, {n}] (the number of scores), got {k}")
     cum = torch.cumsum(hist, 0, out=work.get('cum', _BINS, torch.int64, hist.device))
     where = {k: int(torch.searchsorted(cum, torch.tensor([k]))) for k in ks if k}  # first bin reaching k
+    if space != torch.float32:  # 16-bit keys: each bin is one value, so pass 1 found the cuts
+        return [_Cut(k, _key16_value(where[k] - _HALF, space), int(cum[where[k] - 1]) if where[k] else 0, int(hist[where[k]]), space)
+                if k else None for k in ks], layout
     lows = _histogram_low(source, {j - _HALF for j in where.values()}, chunk, work) if where else {}
     cuts = []
     for k in ks:
@@ -165,7 +202,8 @@ def _fill_masks(x: torch.Tensor, # scores
     flats = [o.view(-1) for o in outs]
     for i, cut in enumerate(cuts):
         if cut is None: flats[i].fill_(True)
-    for start, c in _chunks(x, chunk):
+    native = all(cut is None or cut.dtype == x.dtype for cut in cuts)  # compare bf16/fp16 scores in their type: the cut is one of their values
+    for start, c in _chunks(x, chunk, native):
         for i, cut in enumerate(cuts):
             if cut is None: continue
             o = flats[i][start:start + c.numel()]
@@ -265,7 +303,8 @@ def _unstructured_row(scores, levels):
         ks = [prune_count(x.shape[-1], t[name]) for t in targets]
         step = max(1, _chunk_size(x, None) // max(1, x.shape[-1]))
         for r in range(0, rows.shape[0], step):
-            block = rows[r:r + step].float()
+            block = rows[r:r + step]
+            if block.dtype not in (torch.float32, *_INF16): block = block.float()  # a 16-bit type sorts as it is
             order = torch.sort(block, dim=1, stable=True).indices if any(ks) else None
             for o, k in zip(outs, ks):
                 ob = o.view(-1, x.shape[-1])[r:r + step]
