@@ -21,6 +21,7 @@ step() { local name=$1 limit=$2; shift 2; echo; echo "=== $name (limit ${limit}s
   echo "=== $name: exit $rc in $(( $(date +%s) - t0 )) s"; }
 step masks_7b         120 "$PY" bench/masks.py --device cuda
 step masks_kthvalue   60  "$PY" bench/masks.py --device cuda --methods cat_kthvalue
+step masks_1b6        90  "$PY" bench/masks.py --device cuda --preset 1b6 --methods sparseft,cat_kthvalue
 step lora_step        150 "$PY" bench/lora_step.py --device cuda --rounds 2
 step lora_profile     60  "$PY" bench/lora_step.py --device cuda --profile sparse_to_sparse
 step pipeline_7b      240 "$PY" bench/pipeline.py --device cuda --json "$OUT/pipeline_7b.json"

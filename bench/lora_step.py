@@ -47,6 +47,20 @@ GOALS = {'cpu': {'sparse_to_dense': (1.05, 1.05), 'sparse_to_sparse': (1.5, 1.05
 
 # -- the model and the variants -----------------------------------------------------------------------------------
 
+def matmul_work(preset: str, batch: int, seq: int, r: int, layers: int | None = None) -> dict[str, float]:
+    """Multiply-adds of one step's matrix products, per variant (attention and the output layer included, elementwise work not).
+    PEFT: x W^T and g W per projection, plus the adapters' low-rank products. sparse_to_sparse: those two, the masked
+    gradient (g^T x) * M, the fold B A (forward and backward) and B^T G, G A^T: its exact gradient needs a third
+    weight-sized product, so this ratio is the floor of its step time where the products dominate (CPU, large GPU shapes)."""
+    c = PRESETS[preset]; h, i, v, L = c['hidden_size'], c['intermediate_size'], c['vocab_size'], layers or c['num_hidden_layers']
+    kv = h // c['num_attention_heads'] * c['num_key_value_heads']
+    shapes = [(h, h), (kv, h), (kv, h), (h, h), (i, h), (i, h), (h, i)]  # (d_out, d_in) of the seven projections
+    t, d2 = batch * seq, L * sum(o * n for o, n in shapes)
+    common = 2 * t * v * h + L * 3 * 2 * t * seq * h  # output layer (forward, input gradient), attention (forward, backward ~2x)
+    low_rank = L * sum(3 * t * r * (o + n) for o, n in shapes)  # adapters: forward and backward products of rank r
+    return {'peft': common + 2 * t * d2 + low_rank, 'sparse_to_dense': common + 2 * t * d2 + low_rank,
+            'sparse_to_sparse': common + 3 * t * d2 + 4 * r * d2 + low_rank}
+
 def build_model(preset: str, device: str, dtype: torch.dtype, seed: int = 0, layers: int | None = None):
     "A seeded LlamaForCausalLM of a preset's shapes (optionally fewer layers), materialised on `device` without init temporaries."
     shape = {**PRESETS[preset], **({'num_hidden_layers': layers} if layers else {})}
@@ -190,6 +204,9 @@ def main(argv=None):
             print(f"  round {rnd + 1} {v:<17} {r['step_s']:.3f} s/step ({r['cpu_s']:.3f} s CPU), peak +{r['peak_extra'] / 2**20:.0f} MiB", flush=True)
     print(f"({time.time() - t_start:.0f} s)\n")
     report(rows, 'cuda' if cuda else 'cpu')
+    work = matmul_work(preset, batch, seq, a.r, a.layers)
+    print(f"matmul work x PEFT's (the floor of step time where products dominate): "
+          + ', '.join(f"{v} {work[v] / work['peft']:.2f}x" for v in variants if v != 'peft'))
 
 def report(rows: dict, kind: str):
     keys = ('step_s', 'cpu_s', 'peak_extra', 'rss_extra')
