@@ -13,7 +13,7 @@ Stages, each timed (wall, with the device synchronised) and measured for peak me
 | masks | `compute_masks(scores, 0.5, 'unstructured', 'row')` | per-row `torch.sort` of the scores, lowest half pruned (the paper's code) |
 | wrap | `apply_sparse_lora(..., sparse_to_sparse)` | `apply_masks` then `peft.get_peft_model(LoraConfig(...))` |
 | train | `--steps` AdamW steps on random tokens | the same with PEFT's LoRA |
-| merge | `merge_sparse_lora` | `merge_and_unload` |
+| merge | `merge_and_unload` (in place, checked for NaN/inf first) | PEFT's `merge_and_unload` |
 | validate | `validate_sparsity_preserved` | counting nonzero weights where the mask prunes |
 | save | `save_merged` (safetensors + masks) | `save_pretrained` |
 
@@ -37,6 +37,8 @@ from _common import build_llama, peak_meter
 PRESETS = {  # LlamaConfig fields (untied embeddings) and the workload
     'tiny': dict(shape=dict(hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, vocab_size=1000),
                  calib=(8, 32), calib_batch=4, train=(2, 32)),
+    'cpu200m': dict(shape=dict(hidden_size=1024, intermediate_size=2816, num_hidden_layers=12, num_attention_heads=16, num_key_value_heads=16, vocab_size=32000),
+                    calib=(16, 128), calib_batch=4, train=(2, 128)),
     '1b': dict(shape=dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4, vocab_size=32000),
                calib=(64, 512), calib_batch=8, train=(4, 512)),
     '7b': dict(shape=dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, vocab_size=32000),
@@ -86,7 +88,7 @@ def run_sparseft(model, preset, device, steps, out_dir, st: Stages) -> dict:
     from sparseft.core import prunable_params
     from sparseft.importance import score_wanda
     from sparseft.mask_generator import compute_masks
-    from sparseft.sparse_lora import SparseLoRAConfig, apply_sparse_lora, merge_sparse_lora, save_merged, validate_sparsity_preserved
+    from sparseft.sparse_lora import SparseLoRAConfig, apply_sparse_lora, merge_and_unload, save_merged, validate_sparsity_preserved
     batches = calibration(preset, device)
     params = {n: p for n, p in prunable_params(model).items() if n.split('.')[-2] in PROJECTIONS}
     scores = st('scores', lambda: score_wanda(model, params, batches, progress=False))
@@ -95,7 +97,7 @@ def run_sparseft(model, preset, device, steps, out_dir, st: Stages) -> dict:
     cfg = SparseLoRAConfig(r=16, alpha=32, target_modules=list(PROJECTIONS), modules_to_save=None, sparsity_mode='sparse_to_sparse')
     model = st('wrap', lambda: apply_sparse_lora(model, masks, cfg))
     loss = st('train', lambda: train_steps(model, preset, device, steps))
-    st('merge', lambda: merge_sparse_lora(model))
+    model = st('merge', lambda: merge_and_unload(model))
     ok, report = st('validate', lambda: validate_sparsity_preserved(model, masks))
     st('save', lambda: save_merged(model, out_dir, masks=masks))
     return {'loss': loss, 'violations': report['global']['total_violations'], 'valid': ok}

@@ -75,9 +75,9 @@ class _Work:
         return self.get(name, n, torch.int64, torch.device(device)).zero_()
 
 def _count_into(hist: torch.Tensor, idx: torch.Tensor) -> None:
-    "hist[i] += the number of times i occurs in `idx`."
-    if idx.numel() >= hist.numel() // 8: hist += torch.bincount(idx, minlength=hist.numel())
-    else: hist.index_put_((idx.long(),), torch.ones(1, dtype=hist.dtype, device=hist.device).expand(idx.numel()), accumulate=True)
+    "hist[i] += the number of times i occurs in `idx` (on a GPU without a host synchronisation: `bincount` reads the range back)."
+    if idx.device.type == 'cpu' and idx.numel() >= hist.numel() // 8: hist += torch.bincount(idx, minlength=hist.numel())
+    else: hist.index_add_(0, idx if idx.dtype in (torch.int32, torch.int64) else idx.int(), torch.ones(1, dtype=hist.dtype, device=hist.device).expand(idx.numel()))
 
 def _keys(c: torch.Tensor, work: _Work) -> torch.Tensor:
     "Order-preserving int32 keys of a float32 chunk: sign-magnitude bits as two's complement."
@@ -455,7 +455,7 @@ def _build_nm(scores, levels, scope, n: int = 2, m: int = 4):
         if todo:
             step = max(m, _chunk_size(x, None) // m * m)
             first = todo[0].view(-1)
-            for start, c in _chunks(x, step): first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)
+            for start, c in _chunks(x, step, native=True): first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)  # bf16/fp16 compare exactly as they are
             for o in todo[1:]: o.copy_(todo[0])
         for mk, o in zip(masks, outs): mk[name] = o
     return masks
