@@ -132,6 +132,7 @@ def pack_mask(mask: torch.Tensor, # bool tensor of any shape
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         raise ValueError(f"pack_mask needs a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
     flat = mask.reshape(-1)
+    if flat.device.type == 'cpu': return torch.from_numpy(np.packbits(flat.numpy(), bitorder='little'))  # the same bytes, ~100x faster
     if pad := -flat.numel() % 8: flat = torch.cat([flat, flat.new_zeros(pad)])
     bits = flat.reshape(-1, 8).to(torch.uint8) << torch.arange(8, dtype=torch.uint8, device=mask.device)
     return bits.sum(1, dtype=torch.uint8)  # distinct powers of two: the sum is the bitwise or
@@ -147,7 +148,8 @@ def unpack_mask(packed: torch.Tensor, # 1-D uint8 tensor from `pack_mask`
                          f"of shape {tuple(getattr(packed, 'shape', ()))}")
     if packed.numel() != (n + 7) // 8:
         raise ValueError(f'packed mask has {packed.numel()} bytes but shape {shape} needs {(n + 7) // 8}')
-    bits = ((packed.unsqueeze(1) >> torch.arange(8, dtype=torch.uint8, device=packed.device)) & 1).bool().reshape(-1)
+    if packed.device.type == 'cpu': bits = torch.from_numpy(np.unpackbits(packed.numpy(), bitorder='little').view(np.bool_))
+    else: bits = ((packed.unsqueeze(1) >> torch.arange(8, dtype=torch.uint8, device=packed.device)) & 1).bool().reshape(-1)
     if bits[n:].any(): raise ValueError(f'packed mask has padding bits set after its {n} entries: the data is corrupted')
     return bits[:n].reshape(shape) if n == bits.numel() else bits[:n].clone().reshape(shape)
 
