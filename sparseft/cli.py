@@ -16,7 +16,7 @@ import pandas as pd
 from fastcore.script import Param, call_parse
 
 from .analysis import analyze, format_analysis
-from .core import METHODS, USER_ERRORS, atomic_write_bytes, cli_errors, atomic_write_json, atomic_write_text, check_choice, check_sparsity, seed_everything
+from .core import METHODS, USER_ERRORS, atomic_write_bytes, cli_errors, atomic_write_json, atomic_write_text, check_choice, check_sparsity, method_label, seed_everything
 from .data import calibration_data
 from .mask_generator import MaskGenerator
 from .mask_ops import (check_mask_overwrite, compute_sparsity_stats, mask_file_stem, plot_sparsity_histogram, save_mask,
@@ -291,8 +291,7 @@ def quickstart_table(results: list[RunResult], # finished runs
     for res in results:
         m, sc = res.metrics, json.loads((res.run_dir/'sparse_config.json').read_text())
         acc = lambda k: (m.get(k) or {}).get('accuracy', float('nan'))
-        method = sc.get('method') or '-'
-        if sc.get('allocation', 'uniform') != 'uniform': method += f"+{sc['allocation']}"
+        method = method_label(sc['method'], sc.get('allocation'), sc.get('sequential')) if sc.get('method') else '-'
         rows.append({'run': res.run_id, 'mode': res.validation['mode'], 'method': method,
                      'sparsity': sc.get('sparsity') or 0.0, 'dense': acc('eval_dense'), 'pruned': acc('eval_pruned'), 'final': acc('eval_final'),
                      'sparsity_after_merge': m['sparsity_after_merge'], 'violations': res.validation['total_violations'],

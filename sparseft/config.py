@@ -16,7 +16,7 @@ import torch
 import yaml
 from torch.utils.data import DistributedSampler
 
-from .core import atomic_write_text, check_choice, check_sparsity, sparsity_label
+from .core import atomic_write_text, check_choice, check_sparsity, method_label, sparsity_label
 from .data import TASKS
 from .fixtures import MODELS
 from .mask_ops import load_mask
@@ -276,7 +276,7 @@ def run_id(config: TrainConfig, # the run's configuration
         d['mask_sha256'] = info.get('sha256')
         method, pattern, sparsity = info.get('method') or 'file', info.get('pattern') or 'file', info.get('sparsity', info.get('achieved_sparsity'))
     elif config.sparsity is not None:
-        method, pattern, sparsity = '+'.join((config.method, *mask_generator(config).file_labels)), config.pattern, config.sparsity
+        method, pattern, sparsity = method_label(config.method, config.allocation, config.sequential), config.pattern, config.sparsity
     else: method, pattern, sparsity = 'none', 'none', None
     digest = hashlib.sha256(json.dumps(d, sort_keys=True, separators=(',', ':'), default=str).encode()).hexdigest()[:8]
     task = config.task if config.task in TASKS else Path(config.task).stem

@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['Masks', 'Scores', 'Method', 'Pattern', 'Scope', 'Mode', 'METHODS', 'PATTERNS', 'SCOPES', 'MODES', 'DEFAULT_EXCLUDE',
-           'USER_ERRORS', 'check_choice', 'check_sparsity', 'sparsity_label', 'match_names', 'is_conv1d',
-           'prunable_params', 'layer_slices', 'split_layer_name', 'is_causal_lm', 'seed_everything', 'atomic_write',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'cli_errors', 'move_files']
+__all__ = ['Masks', 'Scores', 'Method', 'Pattern', 'Scope', 'Mode', 'METHODS', 'ONESHOT_METHODS', 'PATTERNS', 'SCOPES', 'MODES',
+           'DEFAULT_EXCLUDE', 'USER_ERRORS', 'check_choice', 'check_sparsity', 'sparsity_label', 'method_labels',
+           'method_label', 'match_names', 'is_conv1d', 'prunable_params', 'layer_slices', 'split_layer_name',
+           'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
+           'atomic_write_json', 'cli_errors', 'move_files']
 
 # %% ../nbs/00_core.ipynb #f84ddfba
 Masks = dict[str, torch.Tensor]   # parameter name -> bool tensor shaped like the parameter, True = keep
@@ -30,6 +31,7 @@ Scope = Literal['layer', 'global', 'row']
 Mode = Literal['dense', 'sparse_to_dense', 'sparse_to_sparse']
 
 METHODS: tuple[str, ...] = ('magnitude', 'gradient', 'taylor', 'wanda')
+ONESHOT_METHODS: tuple[str, ...] = ('sparsegpt',)  # methods of `sparseft.oneshot` that prune (and update weights) themselves; they calibrate block by block by default
 PATTERNS: tuple[str, ...] = ('unstructured', 'structured', 'nm', 'random')
 SCOPES: tuple[str, ...] = ('layer', 'global', 'row')
 MODES: tuple[str, ...] = ('dense', 'sparse_to_dense', 'sparse_to_sparse')
@@ -62,6 +64,23 @@ def sparsity_label(sparsity: float | None, # a sparsity in [0, 1), or None
     if sparsity is None: return '0'
     pct = round(float(sparsity) * 100, 4)
     return str(int(pct)) if pct == int(pct) else f"{pct:g}".replace('.', 'p')
+
+# %% ../nbs/00_core.ipynb #e23a6387
+def method_labels(method: str, # a method name (`METHODS`, `ONESHOT_METHODS`)
+                  allocation: str | None = 'uniform', # how the sparsity spreads over layers (None: uniform)
+                  sequential: bool | None = None, # block-by-block calibration (None: the method's default)
+                 ) -> tuple[str, ...]:
+    "The settings beyond the method that change its masks, as name parts: the allocation unless uniform, then 'sequential'/'whole-model' unless the method's default."
+    labels = () if allocation in (None, 'uniform') else (str(allocation),)
+    if sequential is not None and bool(sequential) != (method in ONESHOT_METHODS): labels += ('sequential' if sequential else 'whole-model',)
+    return labels
+
+def method_label(method: str, # a method name (`METHODS`, `ONESHOT_METHODS`)
+                 allocation: str | None = 'uniform', # how the sparsity spreads over layers (None: uniform)
+                 sequential: bool | None = None, # block-by-block calibration (None: the method's default)
+                ) -> str:
+    "The method with `method_labels` joined by '+': 'wanda', 'wanda+owl', 'sparsegpt+whole-model', ..."
+    return '+'.join((method, *method_labels(method, allocation, sequential)))
 
 # %% ../nbs/00_core.ipynb #1feb2bf4
 def _as_globs(globs: str | Iterable[str] | None) -> list[str]:

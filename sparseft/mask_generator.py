@@ -12,20 +12,20 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .core import METHODS, PATTERNS, SCOPES, Masks, check_choice, check_sparsity, prunable_params
+from .core import METHODS, ONESHOT_METHODS, PATTERNS, SCOPES, Masks, check_choice, check_sparsity, method_labels, prunable_params
 from .importance import DATA_METHODS, compute_importance
 from . import oneshot
 from .oneshot import ALLOCATIONS, check_sparsegpt
 from .patterns import (CHANNEL_GROUPS, CHUNK_SIZE, MASK_PATTERNS, MaskPattern, Sparsity, channel_groups, check_nm, check_pattern, compute_masks,
                                compute_masks_levels, kth_smallest, prune_count, resolve_sparsity)
 
-# the names of `sparseft.patterns` this module has always given
-_all_ = ['Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity', 'kth_smallest', 'MaskPattern',
+# the names of `sparseft.patterns` (and `core.ONESHOT_METHODS`) this module has always given
+_all_ = ['ONESHOT_METHODS', 'Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity', 'kth_smallest', 'MaskPattern',
          'channel_groups', 'compute_masks']
 
 # %% auto #0
-__all__ = ['ONESHOT_METHODS', 'SEQUENTIAL_METHODS', 'MaskGenerator', 'compute_unstructured_mask', 'compute_structured_mask',
-           'compute_random_mask', 'compute_nm_mask', 'Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS',
+__all__ = ['SEQUENTIAL_METHODS', 'MaskGenerator', 'compute_unstructured_mask', 'compute_structured_mask', 'compute_random_mask',
+           'compute_nm_mask', 'ONESHOT_METHODS', 'Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS',
            'prune_count', 'resolve_sparsity', 'kth_smallest', 'MaskPattern', 'channel_groups', 'compute_masks']
 
 # %% ../nbs/20_mask_generator.ipynb #fa202e35
@@ -39,7 +39,6 @@ def _shape_scores(model, include, exclude) -> dict[str, torch.Tensor]:
     if not params: raise ValueError(f"no prunable parameter matches include={include!r} exclude={exclude!r}")
     return {n: p.detach() for n, p in params.items()}
 
-ONESHOT_METHODS: tuple[str, ...] = ('sparsegpt',)  # methods of `sparseft.oneshot` that prune (and update weights) themselves
 SEQUENTIAL_METHODS: tuple[str, ...] = ('wanda', 'sparsegpt')  # the methods that read layer inputs, so can calibrate block by block
 
 def _check_number(name: str, v, low: float, high: float | None = None, low_open: bool = False) -> None:
@@ -185,10 +184,7 @@ class MaskGenerator:
     @property
     def file_labels(self) -> tuple[str, ...]:
         "The settings beyond method, pattern, scope and sparsity that change the masks, as parts of a file name (`mask_ops.mask_file_stem`'s `extra`)."
-        labels = () if self.allocation == 'uniform' else (self.allocation,)
-        if self.sequential is not None and self.sequential != (self.method in ONESHOT_METHODS):  # not the method's default
-            labels += ('sequential' if self.sequential else 'whole-model',)
-        return labels
+        return method_labels(self.method, self.allocation, self.sequential)
 
     def to_dict(self) -> dict:
         "The configuration as a plain dict (JSON/YAML-ready)."

@@ -19,7 +19,7 @@ import yaml
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from .core import METHODS, MODES, PATTERNS, SCOPES, atomic_write_json, atomic_write_text, check_choice, seed_everything
+from .core import METHODS, MODES, PATTERNS, SCOPES, atomic_write_json, atomic_write_text, check_choice, method_label, seed_everything
 from .cs3 import expand_num_csx
 from .mask_generator import ONESHOT_METHODS, MaskGenerator
 from .oneshot import ALLOCATIONS
@@ -338,7 +338,7 @@ def run_row(run_dir: str | os.PathLike, # a run directory (with a config.yaml)
     masked = cfg.sparsity is not None
     sha = (d/'git_sha.txt').read_text().strip() if (d/'git_sha.txt').is_file() else None
     return {'run_id': d.name, 'config_hash': d.name.rsplit('_', 1)[-1], 'model': cfg.model, 'task': cfg.task,
-            'method': cfg.method + (f'+{cfg.allocation}' if cfg.allocation != 'uniform' else '') if masked else 'none', 'pattern': cfg.pattern if masked else 'none', 'scope': cfg.scope if masked else 'none',
+            'method': method_label(cfg.method, cfg.allocation, cfg.sequential) if masked else 'none', 'pattern': cfg.pattern if masked else 'none', 'scope': cfg.scope if masked else 'none',
             'sparsity': cfg.sparsity if masked else 0.0, 'mode': cfg.mode, 'seed': cfg.seed, 'backend': cfg.backend, 'status': status,
             'attempts': len(attempts), 'start': attempts[0].get('start') if attempts else _iso(owner.get('started')),
             'end': (attempts[-1].get('end') if attempts else None) if status in ('done', 'failed') else None,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .core import atomic_write_text
+from .core import atomic_write_text, method_label
 
 # %% auto #0
 __all__ = ['STATUSES', 'EFFECTS', 'CONFIG_COLUMNS', 'EVAL_METRICS', 'METRIC_COLUMNS', 'RUN_COLUMNS', 'GROUP_KEYS',
@@ -88,7 +88,8 @@ def _config_row(d: Path, cfg: dict, sc: dict) -> dict:
     elif cfg.get('masks') is not None: method, pattern, scope, sparsity = 'file', 'file', 'file', None
     elif masked: method, pattern, scope, sparsity = cfg.get('method'), cfg.get('pattern'), cfg.get('scope'), cfg.get('sparsity')
     else: method = pattern = scope = sparsity = None
-    if method and (alloc := sc.get('allocation') or cfg.get('allocation') or 'uniform') != 'uniform': method = f"{method}+{alloc}"  # e.g. wanda+owl
+    if method and method not in ('file', 'none'):  # e.g. wanda+owl, with the settings sparse_config.json (else config.yaml) records
+        method = method_label(method, sc.get('allocation') or cfg.get('allocation'), sc.get('sequential', cfg.get('sequential')))
     if sparsity is None and sc.get('achieved_sparsity') is not None: sparsity = round(float(sc['achieved_sparsity']), 4)
     return {'run_id': d.name, 'backend': str(cfg.get('backend', 'local')), 'model': _model_name(d, cfg.get('model', 'unknown')),
             'task': Path(str(cfg.get('task', 'unknown'))).stem if '/' in str(cfg.get('task', '')) else str(cfg.get('task', 'unknown')),
