@@ -17,7 +17,7 @@ def build_llama(shape: dict, # LlamaConfig fields (sizes, layers, heads, vocabul
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
     cfg = LlamaConfig(**{'num_key_value_heads': shape['num_attention_heads'], 'tie_word_embeddings': False, **shape, **config})
     with torch.device('meta'): model = LlamaForCausalLM(cfg)
-    model = model.to_empty(device=device).to(dtype)
+    model = model.to(dtype).to_empty(device=device)  # allocated in `dtype` at once: no float32 copy of a 7B model on the way
     g = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -110,9 +110,13 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
         del masks; sync(); t0 = time.perf_counter()
         masks, _ = RUNNERS[method](model, sparsity)
         sync(); times.append(time.perf_counter() - t0)
-    keep = torch.cat([masks[name].reshape(-1).bool().cpu() for name in names])
-    pruned = int((~keep).sum())
-    np.packbits(keep.numpy()).tofile(out / f'{method}.bits')
+    pruned = sum(int((~masks[name].bool()).sum()) for name in names)
+    if all(masks[name].numel() % 8 == 0 for name in names):  # pack tensor by tensor: no concatenated copy of the masks (7B on a 24 GB machine)
+        bits, i = np.empty(n // 8, dtype=np.uint8), 0
+        for name in names:
+            b = np.packbits(masks[name].reshape(-1).bool().cpu().numpy()); bits[i:i + b.size] = b; i += b.size
+    else: bits = np.packbits(torch.cat([masks[name].reshape(-1).bool().cpu() for name in names]).numpy())
+    bits.tofile(out / f'{method}.bits')
     if method == 'cat_kthvalue':  # which entries tie with the threshold, to explain differences from global_unstructured
         scores = torch.cat([p.detach().abs().float().reshape(-1).cpu() for p in params.values()])
         v = scores.kthvalue(round(sparsity * n)).values

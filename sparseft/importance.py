@@ -375,7 +375,9 @@ class WandaCollector(InputCollector):
             return torch.zeros(w.shape, dtype=torch.float32, device=self.device)
         norm = self.sq[name].sqrt()
         shape = {'cols': (1, -1), 'rows': (-1, 1), 'expert_cols': (norm.shape[0], 1, -1), 'expert_rows': (norm.shape[0], -1, 1)}[self.axis[name]]
-        return w.detach().to(self.device).float().abs() * norm.reshape(shape)
+        x = w.detach().to(self.device, torch.float32)
+        x = x.abs_() if x.data_ptr() != w.data_ptr() else x.abs()  # one weight-sized tensor per layer: the scores
+        return x.mul_(norm.reshape(shape))
 
 # %% ../nbs/10_importance.ipynb #df6d1657
 @contextmanager
