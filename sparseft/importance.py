@@ -79,7 +79,7 @@ def score_magnitude(model: nn.Module, # the model (unused: magnitude needs only 
                     **kwargs, # the data arguments other scorers take (dataloader, max_batches, progress), ignored
                    ) -> LazyScores:
     "Lazy |W| scores: each access computes `p.detach().abs()`, in float32 (bf16/fp16 weights keep their type, unless normalised)."
-    return LazyScores(params, _abs_float if normalize else _abs, normalize=normalize, device=device, half=normalize is None)
+    return LazyScores(params, _abs, normalize=normalize, device=device, half=normalize is None)
 
 # %% ../nbs/10_importance.ipynb #d11df332
 def _is_causal_lm(model: nn.Module) -> bool:

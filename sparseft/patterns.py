@@ -80,32 +80,21 @@ def _count_into(hist: torch.Tensor, idx: torch.Tensor) -> None:
     else: hist.index_add_(0, idx if idx.dtype in (torch.int32, torch.int64) else idx.int(), torch.ones(1, dtype=hist.dtype, device=hist.device).expand(idx.numel()))
 
 def _keys(c: torch.Tensor, work: _Work) -> torch.Tensor:
-    "Order-preserving int32 keys of a float32 chunk: sign-magnitude bits as two's complement."
-    b = c.view(torch.int32)
+    "Order-preserving int32 keys of a float32 chunk (of a bf16/fp16 chunk: in [-32767, 32767]): sign-magnitude bits as two's complement."
+    half = c.dtype in _INF16
+    b = c.view(torch.int16 if half else torch.int32)
     if b.device.type == 'cpu' and int(b.min()) >= 0: return b  # no negative score (nor -0.0): the bits are the keys
     k, s = work('key', c, torch.int32), work('tmp', c, torch.int32)
-    torch.bitwise_and(b, 0x7FFFFFFF, out=k); torch.bitwise_right_shift(b, 31, out=s)  # magnitude, and -1 where negative
+    if half: b = k.copy_(b)  # widened, sign-extended
+    torch.bitwise_right_shift(b, 31, out=s); torch.bitwise_and(b, 0x7FFF if half else 0x7FFFFFFF, out=k)  # -1 where negative, magnitude
     k ^= s; k -= s  # -magnitude where negative
     return k
 
-def _key_value(key: int) -> float:
-    "The float32 value of a key."
-    bits = key if key >= 0 else (-key) | 0x80000000
-    return struct.unpack('<f', struct.pack('<I', bits))[0]
-
-def _keys16(c: torch.Tensor, work: _Work) -> torch.Tensor:
-    "Order-preserving keys (in [-32767, 32767]) of a bf16 or fp16 chunk, as `_keys` does for float32."
-    b = c.view(torch.int16)
-    if b.device.type == 'cpu' and int(b.min()) >= 0: return b  # no negative score (nor -0.0): the bits are the keys
-    k, s = work('key', c, torch.int32), work('tmp', c, torch.int32)
-    k.copy_(b); torch.bitwise_right_shift(k, 31, out=s)  # sign-extended bits, and -1 where negative
-    k.bitwise_and_(0x7FFF); k ^= s; k -= s
-    return k
-
-def _key16_value(key: int, dtype: torch.dtype) -> float:
-    "The value of a 16-bit key in `dtype` (bf16 or fp16), as a Python float (exact)."
-    bits = key if key >= 0 else (-key) | 0x8000
-    return torch.frombuffer(bytearray(struct.pack('<H', bits)), dtype=dtype)[0].item()
+def _key_value(key: int, dtype: torch.dtype = torch.float32) -> float:
+    "The value of a key of `dtype` (float32, or bf16/fp16 for 16-bit keys), as a Python float (exact)."
+    half = dtype in _INF16
+    bits = key if key >= 0 else (-key) | (0x8000 if half else 0x80000000)
+    return torch.frombuffer(bytearray(struct.pack('<H' if half else '<I', bits)), dtype=dtype)[0].item()
 
 # %% ../nbs/15_patterns.ipynb #175178ef
 @dataclass(frozen=True)
@@ -121,15 +110,10 @@ _Layout = list[tuple[str, torch.Size, torch.device]]
 
 def _add_high(hist: torch.Tensor, c: torch.Tensor, work: _Work) -> None:
     "Add the counts of the high 16 bits of the keys of chunk `c` to `hist` (of its whole 16-bit keys for a bf16/fp16 chunk)."
-    if c.dtype in _INF16:
-        key = _keys16(c, work)
-        if key.data_ptr() == c.data_ptr(): _count_into(hist[_HALF:], key)  # raw bits: all >= 0
-        else: _count_into(hist, key.add_(_HALF))
-        return
-    key = _keys(c, work); hi = work('tmp', c, torch.int32)
-    torch.bitwise_right_shift(key, 16, out=hi)
-    if key.data_ptr() == c.data_ptr(): _count_into(hist[_HALF:], hi)  # raw bits: all >= 0
-    else: _count_into(hist, hi.add_(_HALF))
+    key = _keys(c, work); raw = key.data_ptr() == c.data_ptr()  # raw bits: all >= 0
+    if c.dtype not in _INF16: key = torch.bitwise_right_shift(key, 16, out=work('tmp', c, torch.int32))
+    if raw: _count_into(hist[_HALF:], key)
+    else: _count_into(hist, key.add_(_HALF))
 
 def _raise_nan(source: _Source):
     for name, x in source():
@@ -177,7 +161,7 @@ def _find_cuts(source: _Source, counts: Callable[[int], list[int]], chunk: int |
     cum = torch.cumsum(hist, 0, out=work.get('cum', _BINS, torch.int64, hist.device))
     where = {k: int(torch.searchsorted(cum, torch.tensor([k]))) for k in ks if k}  # first bin reaching k
     if space != torch.float32:  # 16-bit keys: each bin is one value, so pass 1 found the cuts
-        return [_Cut(k, _key16_value(where[k] - _HALF, space), int(cum[where[k] - 1]) if where[k] else 0, int(hist[where[k]]), space)
+        return [_Cut(k, _key_value(where[k] - _HALF, space), int(cum[where[k] - 1]) if where[k] else 0, int(hist[where[k]]), space)
                 if k else None for k in ks], layout
     lows = _histogram_low(source, {j - _HALF for j in where.values()}, chunk, work) if where else {}
     cuts = []
