@@ -5,7 +5,7 @@
 # %% ../nbs/01_fixtures.ipynb #2970004c
 from __future__ import annotations
 
-import importlib.util, os, shutil, tempfile
+import importlib.util, os, shutil, tempfile, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -18,7 +18,7 @@ from .core import seed_everything
 # %% auto #0
 __all__ = ['SMOLLM2_GGUF', 'MODELS', 'FAKE_CONFIG', 'tiny_llama', 'tiny_mixtral', 'tiny_bert', 'cache_dir', 'minilm_path',
            'smollm2_gguf_path', 'dtype_kwargs', 'quiet_transformers', 'load_minilm', 'smollm2_cache', 'load_smollm2',
-           'load_model', 'fake_run_dir', 'fake_sweep']
+           'load_model', 'emulated_24_kernels', 'fake_run_dir', 'fake_sweep']
 
 # %% ../nbs/01_fixtures.ipynb #5b90e1cf
 def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -199,6 +199,27 @@ def _load_folder(p, num_labels, dtype):
     try: tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
     except (OSError, ValueError, TypeError): tok = None
     return model.eval(), tok
+
+# %% ../nbs/01_fixtures.ipynb #ea9f73c5
+@contextmanager
+def emulated_24_kernels():
+    "Within the block, torch's 2:4 semi-structured tensors work on the CPU: torch's own compression (CUTLASS format), the GPU's 2:4 matmul stood in for by decompress-and-multiply (tests and examples only: no speed-up)."
+    from torch.sparse import SparseSemiStructuredTensor as S
+    from torch.sparse._semi_structured_conversions import sparse_semi_structured_to_dense_cutlass as to_dense
+    def mm(packed, meta, B, *, out_dtype=None): return to_dense(packed, meta) @ B
+    def addmm(bias, packed, meta, B, *, alpha=1, beta=1, out_dtype=None):
+        return torch.addmm(bias.unsqueeze(-1) if bias.ndim == 1 else bias, to_dense(packed, meta), B, alpha=alpha, beta=beta)
+    lib = torch.library.Library('aten', 'IMPL')
+    lib.impl('_sparse_semi_structured_mm', mm, 'CPU'); lib.impl('_sparse_semi_structured_addmm', addmm, 'CPU')
+    validate, force = S.__dict__['_validate_device_dim_dtype_shape'], S._FORCE_CUTLASS
+    S._validate_device_dim_dtype_shape, S._FORCE_CUTLASS = classmethod(lambda cls, t: None), True  # CPU tensors, CUTLASS format
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='The PyTorch API of SparseSemiStructuredTensor')  # torch's 'prototype' notice
+            yield
+    finally:
+        S._validate_device_dim_dtype_shape, S._FORCE_CUTLASS = validate, force
+        lib._destroy()
 
 # %% ../nbs/01_fixtures.ipynb #5d36e12d
 import hashlib, json, zlib

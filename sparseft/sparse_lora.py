@@ -24,9 +24,9 @@ from .mask_ops import apply_masks, mask_checksum, save_mask, validate_mask
 
 # %% auto #0
 __all__ = ['DTYPES', 'ADAPTER_INITS', 'DEFAULT_TARGETS', 'DEFAULT_MODULES_TO_SAVE', 'ALL_LINEAR', 'SEQ_CLS_HEADS',
-           'CHUNK_ELEMENTS', 'LORA_FORWARDS', 'LORA_FORMAT', 'MERGED_FORMATS', 'match_module', 'SparseLoRAConfig',
-           'SparseLoRAFunction', 'sparse_lora_linear', 'SparseLoRALayer', 'lora_layers', 'find_target_modules',
-           'apply_sparse_lora', 'merge_sparse_lora', 'unmerge_sparse_lora', 'merge_and_unload',
+           'CHUNK_ELEMENTS', 'KERNELS', 'LORA_FORWARDS', 'LORA_FORMAT', 'MERGED_FORMATS', 'match_module',
+           'SparseLoRAConfig', 'SparseLoRAFunction', 'sparse_lora_linear', 'SparseLoRALayer', 'lora_layers',
+           'find_target_modules', 'apply_sparse_lora', 'merge_sparse_lora', 'unmerge_sparse_lora', 'merge_and_unload',
            'validate_sparsity_preserved', 'lora_state_dict', 'save_lora', 'load_lora', 'save_merged']
 
 # %% ../nbs/40_sparse_lora.ipynb #5d957dea
@@ -165,22 +165,33 @@ def _masked_delta(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, scaling: fl
     keep = _keep(W) if keep is None else keep
     return torch.mm(B * scaling, A, out=_WORKSPACE.get('block', W.shape, W)).mul_(keep)
 
+KERNELS: tuple[str, ...] = ('dense', 'semi_structured')  # the GEMM kernels of a masked Linear: dense with zeros, or the GPU's 2:4 kernels
+
+def _to_24(W: torch.Tensor) -> torch.Tensor:
+    "W (2:4, float16/bfloat16) compressed for the GPU's 2:4 kernels (`torch.sparse.to_sparse_semi_structured`, the backend torch is set to)."
+    return torch.sparse.to_sparse_semi_structured(W.contiguous())
+
 class SparseLoRAFunction(torch.autograd.Function):
     "y = x W^T + b + s x_d ((B A) * (W != 0))^T with a memory-lean backward; x_d = None means no dropout (x_d = x)."
     @staticmethod
-    def forward(ctx, x, x_dropped, weight, bias, lora_A, lora_B, scaling):
+    def forward(ctx, x, x_dropped, weight, bias, lora_A, lora_B, scaling, semi_structured=False, weight24=None):
         cdt = _compute_dtype(x)
         W, A, B = weight.to(cdt), lora_A.to(cdt), lora_B.to(cdt)
         d_out, d_in = W.shape
         x2 = x.to(cdt).reshape(-1, d_in)
         rows = _chunks(d_out, d_in, W.device.type)
-        if x_dropped is None:  # one GEMM per row block of the folded weight, written into y's columns
+        semi_structured = semi_structured and cdt in (torch.float16, torch.bfloat16)  # the 2:4 kernels take 16-bit floats only
+        if semi_structured and x_dropped is None:  # the folded weight is 2:4 (W's mask): compressed afresh, one 2:4 GEMM
+            saved = x2
+            y = F.linear(x2, _to_24(_fold(W, A, B, scaling)), None if bias is None else bias.to(cdt))
+        elif x_dropped is None:  # one GEMM per row block of the folded weight, written into y's columns
             y, saved = x2.new_empty(x2.shape[0], d_out), x2
             for c in rows: torch.mm(x2, _fold(W[c], A, B[c], scaling).t(), out=y[:, c])
             if bias is not None: y.add_(bias.to(cdt))
         else:  # the base GEMM on x, the masked update on the dropped-out input
             saved = x_dropped.to(cdt).reshape(-1, d_in)
-            y = F.linear(x2, W, None if bias is None else bias.to(cdt))
+            W24 = (weight24 if weight24 is not None and weight24.dtype == cdt else _to_24(W)) if semi_structured else W
+            y = F.linear(x2, W24, None if bias is None else bias.to(cdt))
             for c in rows: y[:, c].addmm_(saved, _masked_delta(W[c], A, B[c], scaling).t())
         ctx.save_for_backward(saved, weight, lora_A, lora_B)
         ctx.scaling, ctx.cdt, ctx.dropout, ctx.shape = scaling, cdt, x_dropped is not None, x.shape
@@ -194,7 +205,7 @@ class SparseLoRAFunction(torch.autograd.Function):
         W, A, B = weight.to(cdt), lora_A.to(cdt), lora_B.to(cdt)
         d_out, d_in = W.shape
         g2 = g.reshape(-1, d_out).to(cdt)
-        need_x, need_xd, _, need_b, need_A, need_B, _ = ctx.needs_input_grad
+        need_x, need_xd, _, need_b, need_A, need_B = ctx.needs_input_grad[:6]
         x_dtype, xd_dtype, b_dtype = ctx.dtypes
         need_fold = need_xd or (need_x and not ctx.dropout)  # the gradient that goes through the masked update
         dx = torch.mm(g2, W) if need_x and ctx.dropout else None
@@ -217,7 +228,7 @@ class SparseLoRAFunction(torch.autograd.Function):
         db = g2.sum(0).to(b_dtype) if need_b else None
         dA = None if dA is None else dA.mul_(s).to(lora_A.dtype)
         dB = None if dB is None else dB.mul_(s).to(lora_B.dtype)
-        return dx, dxd, None, db, dA, dB, None
+        return dx, dxd, None, db, dA, dB, None, None, None
 
 def sparse_lora_linear(x: torch.Tensor, # input, [..., d_in]
                        weight: torch.Tensor, # the pruned frozen base W0, [d_out, d_in]; its zeros are the mask
@@ -226,9 +237,12 @@ def sparse_lora_linear(x: torch.Tensor, # input, [..., d_in]
                        lora_B: torch.Tensor, # [d_out, r]
                        scaling: float, # s = alpha / r
                        x_dropped: torch.Tensor | None = None, # the adapters' input after dropout; None = x (no dropout)
+                       kernels: str = 'dense', # forward GEMM: 'dense', or 'semi_structured' (2:4 masks, 16-bit compute, a GPU's 2:4 kernels)
+                       weight24: torch.Tensor | None = None, # 'semi_structured' with dropout: W0 already compressed (else compressed per call)
                       ) -> torch.Tensor:
     "x W0^T + b + s x_d ((B A) * (W0 != 0))^T, with gradients for x, A, B (and b) that never keep a weight-sized temporary."
-    return SparseLoRAFunction.apply(x, x_dropped, weight, bias, lora_A, lora_B, scaling)
+    check_choice(kernels, KERNELS, 'kernels')
+    return SparseLoRAFunction.apply(x, x_dropped, weight, bias, lora_A, lora_B, scaling, kernels == 'semi_structured', weight24)
 
 # %% ../nbs/40_sparse_lora.ipynb #dc0bedca
 def _lora_unmasked(layer: SparseLoRALayer, x: torch.Tensor) -> torch.Tensor:
@@ -240,7 +254,7 @@ def _lora_unmasked(layer: SparseLoRALayer, x: torch.Tensor) -> torch.Tensor:
 def _lora_masked(layer: SparseLoRALayer, x: torch.Tensor) -> torch.Tensor:
     "sparse_to_sparse: x W0^T + b + s dropout(x) ((B A) * M)^T."
     xd = layer.dropout(x) if layer.training and layer.dropout_p > 0 else None
-    return sparse_lora_linear(x, layer.base.weight, layer.base.bias, layer.lora_A, layer.lora_B, layer.scaling, xd)
+    return sparse_lora_linear(x, layer.base.weight, layer.base.bias, layer.lora_A, layer.lora_B, layer.scaling, xd, layer.kernels, layer.weight24)
 
 LORA_FORWARDS: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
     'dense': _lora_unmasked, 'sparse_to_dense': _lora_unmasked, 'sparse_to_sparse': _lora_masked}
@@ -289,6 +303,7 @@ class SparseLoRALayer(nn.Module):
         self.lora_A, self.lora_B = nn.Parameter(A.to(W.device)), nn.Parameter(B.to(W.device))
         self.merged = False
         self.register_buffer('_unmerged', None, persistent=False)  # the pruned base, kept while merged
+        self.kernels, self.weight24 = 'dense', None  # 'sparse_to_sparse' on a GPU's 2:4 kernels: `wrapper.to_semi_structured` sets them
 
     @property
     def weight(self) -> nn.Parameter: return self.base.weight
@@ -314,7 +329,8 @@ class SparseLoRALayer(nn.Module):
         return LORA_FORWARDS[self.mode](self, x)
 
     def extra_repr(self) -> str:
-        return f"mode={self.mode!r}, r={self.r}, scaling={self.scaling:g}, dropout={self.dropout_p:g}, merged={self.merged}"
+        return f"mode={self.mode!r}, r={self.r}, scaling={self.scaling:g}, dropout={self.dropout_p:g}, merged={self.merged}" + (
+            f", kernels={self.kernels!r}" if self.kernels != 'dense' else '')
 
 # %% ../nbs/40_sparse_lora.ipynb #5fb1beb3
 @torch.no_grad()

@@ -16,12 +16,13 @@ from torch import nn
 
 from .core import MODES, Masks, check_choice, layer_slices, prunable_params
 from .mask_ops import apply_masks, mask_checksum, validate_mask
-from .sparse_lora import (SparseLoRAConfig, apply_sparse_lora, lora_layers, merge_and_unload, merge_sparse_lora,
-                                  save_merged, unmerge_sparse_lora, validate_sparsity_preserved)
+import torch.nn.functional as F
+from .sparse_lora import (KERNELS, SparseLoRAConfig, SparseLoRALayer, apply_sparse_lora, lora_layers, merge_and_unload,
+                                  merge_sparse_lora, save_merged, unmerge_sparse_lora, validate_sparsity_preserved)
 from .validate import MODE_RULES
 
 # %% auto #0
-__all__ = ['WRAPPER_SETUPS', 'KERNELS', 'SEMI_STRUCTURED_BACKENDS', 'GUARDS', 'is_semi_structured', 'check_24',
+__all__ = ['WRAPPER_SETUPS', 'SEMI_STRUCTURED_BACKENDS', 'KERNEL_MODES', 'GUARDS', 'is_semi_structured', 'check_24',
            'to_semi_structured', 'SparseModelWrapper', 'prepare_sparse_model', 'ParameterCounts']
 
 # %% ../nbs/41_wrapper.ipynb #9a51fbcf
@@ -55,7 +56,6 @@ def _resolve_mode(mode: str | None, lora_config: SparseLoRAConfig | None, model:
     return mode
 
 # %% ../nbs/41_wrapper.ipynb #4d69955b
-KERNELS: tuple[str, ...] = ('dense', 'semi_structured')  # the kernels an 'inference' wrapper runs its masked Linears on
 SEMI_STRUCTURED_BACKENDS: tuple[str, ...] = ('auto', 'cutlass', 'cusparselt')  # 'auto': torch's choice (cuSPARSELt where available)
 
 def is_semi_structured(w: torch.Tensor, # a weight
@@ -82,33 +82,48 @@ def _semi_structured_backend(backend: str) -> str:
     sparselt = getattr(torch.backends, 'cusparselt', None)
     return 'cutlass' if cls._FORCE_CUTLASS or sparselt is None or not sparselt.is_available() else 'cusparselt'
 
-def to_semi_structured(model: nn.Module, # a pruned model (masks applied), changed in place
+KERNEL_MODES: tuple[str, ...] = ('inference', 'sparse_to_sparse')  # the modes whose masked Linears can run on the 2:4 kernels
+
+def _compress_24(w: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
+    "w * m compressed for the 2:4 kernels, checked by one small GEMM through them; or None and why it stays dense."
+    if w.dtype not in (torch.float16, torch.bfloat16): return None, f"{w.dtype}: the 2:4 kernels take float16 or bfloat16"
+    try:
+        sparse = torch.sparse.to_sparse_semi_structured((w.detach() * m.to(w.device, w.dtype)).contiguous())
+        F.linear(w.new_zeros(32, w.shape[1]), sparse)  # the kernel runs on this device (an older GPU fails here)
+    except (RuntimeError, ValueError, NotImplementedError, AttributeError) as e:
+        if not w.is_cuda: return None, f"on {w.device.type}: the 2:4 kernels need a CUDA GPU of compute capability 8.0 or newer"
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    return sparse, None
+
+def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or one with sparse_to_sparse adapters; changed in place
                        masks: Masks, # its masks: every one must be 2:4
                        backend: str = 'auto', # a name in `SEMI_STRUCTURED_BACKENDS`
                       ) -> dict:
-    "Turn each masked `nn.Linear` weight into a compressed 2:4 tensor where the device takes it; returns `{'backend', 'converted', 'dense': {name: why}}`."
+    """Put each 2:4-masked Linear on the GPU's 2:4 kernels where the device takes it: a plain `nn.Linear`'s weight becomes a compressed
+    2:4 tensor; a sparse_to_sparse `SparseLoRALayer` compresses its folded weight W0 + s (B A) * M for each forward (its base stays dense
+    for the backward). Returns `{'backend', 'converted', 'dense': {name: why}}`."""
     check_choice(backend, SEMI_STRUCTURED_BACKENDS, 'backend')
     for name, m in masks.items(): check_24(name, m)  # all checked before anything changes
-    report = {'backend': None, 'converted': [], 'dense': {}}
+    report, chosen = {'backend': None, 'converted': [], 'dense': {}}, _semi_structured_backend(backend)
     for name, m in masks.items():
         mod_name, _, attr = name.rpartition('.')
         module = model.get_submodule(mod_name) if mod_name else model
-        w = getattr(module, attr)
-        if not isinstance(module, nn.Linear) or attr != 'weight': report['dense'][name] = f"not an nn.Linear weight ({type(module).__name__})"; continue
-        if not w.is_cuda: report['dense'][name] = f"on {w.device.type}: the 2:4 kernels need a CUDA GPU of compute capability 8.0 or newer"; continue
-        if w.dtype not in (torch.float16, torch.bfloat16): report['dense'][name] = f"{w.dtype}: the 2:4 kernels take float16 or bfloat16"; continue
-        try:
-            if report['backend'] is None: report['backend'] = _semi_structured_backend(backend)
-            sparse = torch.sparse.to_sparse_semi_structured((w.detach() * m.to(w.device, w.dtype)).contiguous())
-        except (RuntimeError, ValueError, NotImplementedError, AttributeError) as e:
-            report['dense'][name] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"; continue
-        module.weight = nn.Parameter(sparse, requires_grad=False)
-        report['converted'].append(name)
+        adapter = isinstance(module, SparseLoRALayer)
+        if attr != 'weight' or not (adapter or isinstance(module, nn.Linear)):
+            report['dense'][name] = f"not an nn.Linear weight ({type(module).__name__})"; continue
+        if adapter and (module.mode != 'sparse_to_sparse' or module.merged):
+            report['dense'][name] = f"a {'merged' if module.merged else module.mode} adapter: only unmerged sparse_to_sparse adapters keep a 2:4 weight"; continue
+        sparse, why = _compress_24(module.base_weight if adapter else module.weight, m)
+        if sparse is None: report['dense'][name] = why; continue
+        if adapter: module.kernels, module.weight24 = 'semi_structured', sparse if module.dropout_p > 0 else None  # kept: the dropout path's base GEMM
+        else: module.weight = nn.Parameter(sparse, requires_grad=False)
+        report['converted'].append(name); report['backend'] = chosen
     if report['dense']:
         why = sorted(set(report['dense'].values()))
         warnings.warn(f"kernels='semi_structured': {len(report['dense'])} of {len(masks)} masked weights stay dense with zeros ({'; '.join(why[:2])})",
                       stacklevel=2)
     return report
+
 
 # %% ../nbs/41_wrapper.ipynb #03849c7a
 def _guard_check(wrapper: SparseModelWrapper):
@@ -139,13 +154,14 @@ class SparseModelWrapper(nn.Module):
                  mode: str | None = None, # a key of `WRAPPER_SETUPS`; None: lora_config.sparsity_mode, else 'sparse_to_sparse'
                  lora_config: SparseLoRAConfig | None = None, # adapters for the training modes (default `SparseLoRAConfig()`)
                  guard: str = 'none', # forward pre-hook on the model: a key of `GUARDS`
-                 kernels: str = 'dense', # 'inference' only: 'semi_structured' runs 2:4-masked Linears on the GPU's 2:4 kernels (`KERNELS`)
+                 kernels: str = 'dense', # 'inference' or 'sparse_to_sparse': 'semi_structured' runs 2:4-masked Linears on the GPU's 2:4 kernels (`KERNELS`)
                 ):
         super().__init__()
         mode = _resolve_mode(mode, lora_config, model)
         check_choice(guard, GUARDS, 'guard'); check_choice(kernels, KERNELS, 'kernels')
-        if kernels != 'dense' and mode != 'inference':
-            raise ValueError(f"kernels={kernels!r} is for mode 'inference' (a merged model); mode {mode!r} trains on the dense kernels")
+        if kernels != 'dense' and mode not in KERNEL_MODES:
+            raise ValueError(f"kernels={kernels!r} is for mode 'inference' (a merged model) or 'sparse_to_sparse' (a 2:4 base and masked "
+                             f"adapters); mode {mode!r} trains on the dense kernels")
         if masks is None and mode != 'dense': raise ValueError(f"mode {mode!r} needs masks (masks=None is only for 'dense')")
         adopted = _adopted_config(model)
         if adopted is not None and lora_config is not None:
@@ -185,7 +201,7 @@ def prepare_sparse_model(model: nn.Module, # the model, changed in place
                          mode: str | None = None, # 'inference', 'dense', 'sparse_to_dense' or 'sparse_to_sparse'; None: lora_config's, else 'sparse_to_sparse'
                          lora_config: SparseLoRAConfig | None = None, # adapters for the training modes
                          guard: str = 'none', # 'none', 'check' (raise on a broken mask before a forward) or 'enforce' (re-apply before each forward)
-                         kernels: str = 'dense', # 'inference' only: 'semi_structured' for the GPU's 2:4 kernels
+                         kernels: str = 'dense', # 'inference' or 'sparse_to_sparse': 'semi_structured' for the GPU's 2:4 kernels
                         ) -> SparseModelWrapper:
     "Prepare `model` for `mode` with `masks` and wrap it, in one call."
     return SparseModelWrapper(model, masks, mode, lora_config, guard, kernels)
