@@ -21,7 +21,7 @@ from .data import TASKS
 from .fixtures import MODELS
 from .mask_ops import load_mask
 from .mask_generator import MaskGenerator
-from .sparse_lora import DTYPES, SparseLoRAConfig
+from .sparse_lora import DTYPES, KERNELS, SparseLoRAConfig
 
 # %% auto #0
 __all__ = ['BACKENDS', 'DEVICES', 'EVAL_SPLITS', 'OPTIMIZERS', 'SCHEDULES', 'HASH_EXCLUDE', 'NEW_FIELDS', 'register_backend',
@@ -120,6 +120,7 @@ class TrainConfig:
     bf16: bool = True # bfloat16 autocast on CUDA (no effect on CPU)
     load_dtype: str = 'float32' # dtype the model is loaded in (`sparse_lora.DTYPES`): 'bfloat16' for big models
     gradient_checkpointing: bool = False # recompute activations in the backward (less memory, ~30% more compute)
+    kernels: str = 'dense' # GEMMs of the masked Linears (`sparse_lora.KERNELS`): 'semi_structured' runs sparse_to_sparse with 2:4 masks on a GPU's 2:4 kernels
     backend: str = 'local' # a name in `BACKENDS`
     backend_options: dict = field(default_factory=dict) # the backend's options (keys in its `Backend.options`); none for 'local'
     results_dir: str = 'results/runs' # where run directories go
@@ -163,6 +164,12 @@ class TrainConfig:
             raise ValueError(f"unknown device {self.device!r}; known: {', '.join(DEVICES)} or cuda:N")
         for f in ('bf16', 'group_by_length', 'gradient_checkpointing'): _flag(getattr(self, f), f)
         check_choice(self.load_dtype, DTYPES, 'load_dtype')
+        if check_choice(self.kernels, KERNELS, 'kernels') != 'dense':
+            if lora.sparsity_mode != 'sparse_to_sparse' or self.backend != 'local':
+                raise ValueError(f"kernels={self.kernels!r} is for sparse_to_sparse runs on the local backend, got mode {lora.sparsity_mode!r}, "
+                                 f"backend {self.backend!r}")
+            if self.sparsity is not None and self.pattern != 'nm':
+                raise ValueError(f"kernels={self.kernels!r} needs 2:4 masks: pattern 'nm' (2:4), got {self.pattern!r}")
         check_choice(self.backend, BACKENDS, 'backend')
         if not isinstance(self.backend_options, Mapping) or not all(isinstance(k, str) for k in self.backend_options):
             raise ValueError(f"backend_options must be a mapping with string keys, got {self.backend_options!r}")
@@ -231,7 +238,7 @@ def lr_factor(step: int, # optimizer steps done so far
 
 # %% ../nbs/51a_config.ipynb #adf61def
 HASH_EXCLUDE: tuple[str, ...] = ('results_dir', 'device', 'checkpoint_every', 'log_every', 'mask_file')
-NEW_FIELDS: dict = {'allocation': 'uniform', 'sequential': None}  # TrainConfig fields added after run ids existed, with their defaults
+NEW_FIELDS: dict = {'allocation': 'uniform', 'sequential': None, 'kernels': 'dense'}  # TrainConfig fields added after run ids existed, with their defaults
 
 def mask_generator(config: TrainConfig, # a run with computed masks
                   ) -> MaskGenerator:

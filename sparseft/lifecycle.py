@@ -27,6 +27,7 @@ from .sparse_lora import (apply_sparse_lora, lora_layers, merge_and_unload, merg
                                   validate_sparsity_preserved)
 from .tasks import task_loader
 from .validate import RUN_LAYOUT, save_report, validate_checkpoint
+from .wrapper import to_semi_structured
 
 # %% auto #0
 __all__ = ['Run', 'Backend', 'StepWindow', 'execute']
@@ -162,10 +163,14 @@ def start_evals(self: Run) -> Run:
 @patch
 def wrap(self: Run, gradient_checkpointing: bool | None = None, # recompute activations in the backward pass (None: the config's)
         ) -> Run:
-    "Prune the base (a resumed run's gets its one-shot pruner's weights again), add sparse LoRA in the run's mode, turn on gradient checkpointing (default: the config's), save the frozen base (rank 0)."
+    "Prune the base (a resumed run's gets its one-shot pruner's weights again), add sparse LoRA in the run's mode (on the 2:4 kernels if the config asks), turn on gradient checkpointing (default: the config's), save the frozen base (rank 0)."
     c = self.config
     if self.resume_from is not None and self.weights and c.mode != 'dense': apply_masks(set_pruned_weights(self.model, self.weights), self.masks)
     self.model = model = apply_sparse_lora(self.model, self.masks if c.mode != 'dense' else None, c.lora_config())
+    if c.kernels != 'dense':  # sparse_to_sparse on the 2:4 kernels where the device has them (TrainConfig checked the mode)
+        report = to_semi_structured(model, self.masks, dtype=torch.bfloat16 if c.bf16 and self.device.type == 'cuda' else None)
+        self.log.info('kernels %s: %d of %d masked Linears on the 2:4 kernels (backend %s)%s', c.kernels, len(report['converted']), len(self.masks),
+                      report['backend'], ''.join(f"; dense: {why}" for why in sorted(set(report['dense'].values()))[:2]))
     if c.gradient_checkpointing if gradient_checkpointing is None else gradient_checkpointing:
         if hasattr(model, 'activation_checkpointing_enable'): model.activation_checkpointing_enable({'use_reentrant': False})  # transformers >= 5
         else: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})

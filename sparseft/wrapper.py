@@ -84,8 +84,9 @@ def _semi_structured_backend(backend: str) -> str:
 
 KERNEL_MODES: tuple[str, ...] = ('inference', 'sparse_to_sparse')  # the modes whose masked Linears can run on the 2:4 kernels
 
-def _compress_24(w: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
-    "w * m compressed for the 2:4 kernels, checked by one small GEMM through them; or None and why it stays dense."
+def _compress_24(w: torch.Tensor, m: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor | None, str | None]:
+    "w * m (in `dtype`, default w's) compressed for the 2:4 kernels, checked by one small GEMM through them; or None and why it stays dense."
+    if dtype is not None: w = w.detach().to(dtype)
     if w.dtype not in (torch.float16, torch.bfloat16): return None, f"{w.dtype}: the 2:4 kernels take float16 or bfloat16"
     try:
         sparse = torch.sparse.to_sparse_semi_structured((w.detach() * m.to(w.device, w.dtype)).contiguous())
@@ -98,6 +99,7 @@ def _compress_24(w: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor | None,
 def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or one with sparse_to_sparse adapters; changed in place
                        masks: Masks, # its masks: every one must be 2:4
                        backend: str = 'auto', # a name in `SEMI_STRUCTURED_BACKENDS`
+                       dtype: torch.dtype | None = None, # adapters: the dtype they compute in (e.g. autocast's bfloat16 over float32 weights); None: the weight's
                       ) -> dict:
     """Put each 2:4-masked Linear on the GPU's 2:4 kernels where the device takes it: a plain `nn.Linear`'s weight becomes a compressed
     2:4 tensor; a sparse_to_sparse `SparseLoRALayer` compresses its folded weight W0 + s (B A) * M for each forward (its base stays dense
@@ -113,7 +115,7 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
             report['dense'][name] = f"not an nn.Linear weight ({type(module).__name__})"; continue
         if adapter and (module.mode != 'sparse_to_sparse' or module.merged):
             report['dense'][name] = f"a {'merged' if module.merged else module.mode} adapter: only unmerged sparse_to_sparse adapters keep a 2:4 weight"; continue
-        sparse, why = _compress_24(module.base_weight if adapter else module.weight, m)
+        sparse, why = _compress_24(module.base_weight, m, dtype) if adapter else _compress_24(module.weight, m)
         if sparse is None: report['dense'][name] = why; continue
         if adapter: module.kernels, module.weight24 = 'semi_structured', sparse if module.dropout_p > 0 else None  # kept: the dropout path's base GEMM
         else: module.weight = nn.Parameter(sparse, requires_grad=False)
