@@ -24,6 +24,6 @@ step masks_kthvalue   60  "$PY" bench/masks.py --device cuda --methods cat_kthva
 step masks_1b6        90  "$PY" bench/masks.py --device cuda --preset 1b6 --methods sparseft,cat_kthvalue
 step lora_step        150 "$PY" bench/lora_step.py --device cuda --rounds 2
 step lora_profile     60  "$PY" bench/lora_step.py --device cuda --profile sparse_to_sparse
+step semi_structured  180 "$PY" bench/semi_structured.py --device cuda
 step pipeline_7b      240 "$PY" bench/pipeline.py --device cuda --json "$OUT/pipeline_7b.json"
-[ -f bench/semi_structured.py ] && step semi_structured 120 "$PY" bench/semi_structured.py --device cuda
 echo; echo "gpu_check done; results in $OUT"

@@ -1,24 +1,29 @@
 """Benchmark: 2:4 semi-structured sparse kernels (`torch.sparse.to_sparse_semi_structured`) against dense, in bf16.
 
     python bench/semi_structured.py --preset tiny     # CPU (or any device), seconds: small shapes; on CPU every part runs the dense-with-zeros fallback
+    python bench/semi_structured.py --preset tiny --emulate  # CPU: the 2:4 code paths themselves, on `fixtures.emulated_24_kernels` (no speed)
     python bench/semi_structured.py                   # CUDA, compute capability >= 8.0: the full preset below, a few minutes
 
 Three parts, each printing its times and the ratio dense / 2:4 (above 1: the sparse kernels are faster):
 
 (a) GEMM: y = x W^T for the weight shapes of LLaMA-7B (4096x4096 attention, 11008x4096 up/gate, 4096x11008 down) at 512 ... 16384
-    tokens; W pruned 2:4 by magnitude, dense bf16 `F.linear` vs the same W as a semi-structured tensor.
+    tokens; W pruned 2:4 by magnitude, dense bf16 `F.linear` vs the same W as a semi-structured tensor; and the time to compress W
+    (`to_sparse_semi_structured`), which sparse_to_sparse training pays once per layer and step. The training backward's input
+    gradient g W is the GEMM of the transposed shape (11008x4096 <-> 4096x11008): its row says what a compressed W^T would gain, but a
+    2:4 mask's transpose is 2:4 only for a transposable mask; the share of column groups of 4 that happen to be 2:4 is printed.
 (b) merged model: a Llama built from a config (the TinyLlama-1.1B shape in the full preset), pruned 2:4 on its projections,
     wrapped with `SparseModelWrapper(mode='inference')` with `kernels='dense'` and `kernels='semi_structured'`: prefill tokens/s
     (one forward over the prompt) and decode tokens/s (greedy `generate` of N new tokens minus that of 1: the prefill cancels).
-(c) one training step (forward, backward, AdamW) on the same pruned model: sparseft's sparse LoRA in sparse_to_sparse mode on the
-    2:4 masks vs PEFT LoRA (the sparse kernels do not apply to training: this is the price of keeping the mask exact).
+(c) one training step (forward, backward, AdamW) on the same pruned model: PEFT LoRA on the dense-with-zeros model vs sparseft's
+    sparse LoRA in sparse_to_sparse mode on the dense kernels and on the 2:4 kernels (`kernels='semi_structured'`: the folded weight
+    compressed and multiplied on the 2:4 kernels in each forward; backward dense), with the first step's loss of each.
 
 Times are medians of `--repeats` runs after a warmup, synchronised on CUDA. Where the kernels are not available (CPU, older GPUs)
 the 2:4 side is the fallback the wrapper reports, and the ratios are about 1.
 """
 from __future__ import annotations
 
-import argparse, copy, statistics, sys, time, warnings
+import argparse, contextlib, copy, statistics, sys, time, warnings
 from pathlib import Path
 
 import torch
@@ -55,23 +60,43 @@ def prune_24(w: torch.Tensor) -> torch.Tensor:
     keep = torch.zeros_like(g, dtype=torch.bool).scatter_(1, g.abs().topk(2, dim=1).indices, True)
     return (g * keep).reshape(w.shape)
 
-def semi_structured(w: torch.Tensor) -> tuple[torch.Tensor, str]:
-    "w as a semi-structured tensor where the device takes it, else w itself; and which it is."
-    if not w.is_cuda: return w, f'fallback ({w.device.type}: dense with zeros)'
-    try: return torch.sparse.to_sparse_semi_structured(w), 'semi-structured'
-    except (RuntimeError, ValueError) as e: return w, f'fallback ({str(e).splitlines()[0][:60]})'
+BACKENDS = ('cutlass', 'cusparselt')
+
+def semi_structured(w: torch.Tensor, backend: str) -> torch.Tensor | str:
+    "w compressed on `backend` where the device takes it, else why not."
+    torch.sparse.SparseSemiStructuredTensor._FORCE_CUTLASS = backend == 'cutlass'
+    try: return torch.sparse.to_sparse_semi_structured(w)
+    except (RuntimeError, ValueError, NotImplementedError) as e: return str(e).splitlines()[0][:70]
 
 def bench_gemm(p: dict, device: str, repeats: int):
-    print('(a) GEMM y = x W^T, bf16: dense vs 2:4')
-    print(f"{'W [out, in]':>14} {'tokens':>7} {'dense ms':>9} {'2:4 ms':>9} {'dense/2:4':>9}  2:4 kernel")
+    print('(a) GEMM y = x W^T, bf16: dense vs 2:4 on each backend; compress = to_sparse_semi_structured(W) on the faster backend, which '
+          'sparse_to_sparse training pays per layer and step')
+    print(f"{'W [out, in]':>14} {'tokens':>7} {'dense ms':>9} {'cutlass ms':>10} {'cuSPLt ms':>10} {'dense/best':>10} {'compress ms':>11}")
     g = torch.Generator(device=device).manual_seed(0)
     for out_f, in_f in p['gemm']:
         w = prune_24(torch.randn(out_f, in_f, device=device, dtype=torch.bfloat16, generator=g))
-        ws, kind = semi_structured(w)
+        ws = {b: semi_structured(w, b) for b in BACKENDS}
+        ok = {b: t for b, t in ws.items() if isinstance(t, torch.Tensor)}
+        rows = []
         for n in p['tokens']:
             x = torch.randn(n, in_f, device=device, dtype=torch.bfloat16, generator=g)
-            td, ts = timed(lambda: F.linear(x, w), device, repeats), timed(lambda: F.linear(x, ws), device, repeats)
-            print(f"{f'{out_f}x{in_f}':>14} {n:>7} {td * 1e3:>9.3f} {ts * 1e3:>9.3f} {td / ts:>9.2f}  {kind}")
+            td = timed(lambda: F.linear(x, w), device, repeats)
+            ts = {b: timed(lambda: F.linear(x, t), device, repeats) for b, t in ok.items()}
+            rows.append((n, td, ts))
+        best = min(ok, key=lambda b: sum(r[2][b] for r in rows)) if ok else None
+        tc = timed(lambda: semi_structured(w, best), device, repeats) if best else float('nan')
+        for n, td, ts in rows:
+            cells = [f"{ts[b] * 1e3:>10.3f}" if b in ts else f"{'-':>10}" for b in BACKENDS]
+            print(f"{f'{out_f}x{in_f}':>14} {n:>7} {td * 1e3:>9.3f} {' '.join(cells)} {td / ts[best] if best else float('nan'):>10.2f} {tc * 1e3:>11.3f}")
+        why = {}
+        for b, t in ws.items():
+            if not isinstance(t, torch.Tensor): why.setdefault(t, []).append(b)
+        why = '; '.join(f"{' and '.join(bs)}: {t}" for t, bs in why.items())
+        emulated = ' (emulated on the CPU: no speed)' if best and not w.is_cuda else ''
+        cols = (w.t() != 0).reshape(in_f, -1, 4).sum(-1) <= 2  # the transpose's groups of 4 along its rows
+        print(f"{'':>14} faster: {best or 'none'}{emulated}{'; not available: ' + why if why else ''}")
+        print(f"{'':>14} W^T of this 2:4 W: {cols.float().mean().item():.1%} of its groups of 4 are 2:4 (a compressed W^T needs 100%)")
+    torch.sparse.SparseSemiStructuredTensor._FORCE_CUTLASS = False
 
 def pruned_model(p: dict, device: str):
     "A seeded Llama of the preset's shape in bf16 and 2:4 magnitude masks on its projections."
@@ -91,7 +116,7 @@ def bench_model(p: dict, device: str, repeats: int):
             warnings.simplefilter('always')
             w = prepare_sparse_model(copy.deepcopy(model), masks, 'inference', kernels=kernels).eval()
         report = w.kernels_report
-        note = '' if report is None else f"{len(report['converted'])} Linears semi-structured, {len(report['dense'])} fallback"
+        note = '' if report is None else f"{len(report['converted'])} Linears semi-structured ({report['backend']}), {len(report['dense'])} fallback"
         if caught and report and report['dense']: note += f" ({next(iter(report['dense'].values()))})"
         with torch.no_grad():
             prefill = timed(lambda: w(input_ids=ids, use_cache=False), device, repeats)
@@ -107,25 +132,38 @@ def bench_train(p: dict, device: str, repeats: int):
     from peft import LoraConfig, get_peft_model
     from sparseft.mask_ops import apply_masks
     from sparseft.sparse_lora import SparseLoRAConfig, apply_sparse_lora
+    from sparseft.wrapper import to_semi_structured
     b, n = p['batch']
-    print(f"(c) one training step, batch {b} x {n} tokens, r=16: sparse LoRA sparse_to_sparse on 2:4 masks vs PEFT LoRA")
+    print(f"(c) one training step, batch {b} x {n} tokens, r=16, bf16: PEFT LoRA vs sparse LoRA sparse_to_sparse on 2:4 masks, dense and 2:4 kernels")
     base, masks = pruned_model(p, device)
     ids = torch.randint(0, p['model']['vocab_size'], (b, n), device=device, generator=torch.Generator(device=device).manual_seed(0))
-    times = {}
-    for variant in ('peft', 'sparse_to_sparse'):
+    times, notes = {}, {}
+    for variant in ('peft', 'sparse_to_sparse', 'sparse_to_sparse 2:4'):
         model = copy.deepcopy(base)
         if variant == 'peft':
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                model = get_peft_model(apply_masks(model, masks), LoraConfig(r=16, lora_alpha=32, target_modules=list(PROJECTIONS)), autocast_adapter_dtype=False)
-        else: model = apply_sparse_lora(model, masks, SparseLoRAConfig(r=16, alpha=32, target_modules=list(PROJECTIONS), modules_to_save=None))
+                model = get_peft_model(apply_masks(model, masks), LoraConfig(r=16, lora_alpha=32, target_modules=list(PROJECTIONS), init_lora_weights='gaussian'),
+                                       autocast_adapter_dtype=False)
+        else:
+            model = apply_sparse_lora(model, masks, SparseLoRAConfig(r=16, alpha=32, target_modules=list(PROJECTIONS), modules_to_save=None, init='gaussian'))
+            if variant.endswith('2:4'):
+                with warnings.catch_warnings(record=True):
+                    warnings.simplefilter('always')
+                    report = to_semi_structured(model, masks)
+                notes[variant] = (f"{len(report['converted'])} of {len(masks)} on the 2:4 kernels ({report['backend']})" if report['converted'] else
+                                  f"fallback: {next(iter(report['dense'].values()), '')[:60]}")
         opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
         def step():
-            model(input_ids=ids, labels=ids).loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+            loss = model(input_ids=ids, labels=ids).loss; loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+            return loss
+        first = step().item()  # the same for every variant up to rounding: B = 0 at the start, so each is the pruned model's loss
         times[variant] = timed(step, device, repeats, warmup=1)
+        notes[variant] = f"first loss {first:.4f}" + (f"; {notes[variant]}" if variant in notes else '')
         del model, opt
-    for k, t in times.items(): print(f"  {k:>16}: {t * 1e3:9.1f} ms/step")
-    print(f"  sparse_to_sparse / PEFT: {times['sparse_to_sparse'] / times['peft']:.2f}x step time")
+    for k, t in times.items(): print(f"  {k:>20}: {t * 1e3:9.1f} ms/step  {notes[k]}")
+    s2s, s24, peft = times['sparse_to_sparse'], times['sparse_to_sparse 2:4'], times['peft']
+    print(f"  sparse_to_sparse / PEFT: {s2s / peft:.2f}x step time; on the 2:4 kernels: {s24 / peft:.2f}x PEFT, {s24 / s2s:.2f}x the dense kernels")
 
 def main(argv: list[str] | None = None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -134,15 +172,20 @@ def main(argv: list[str] | None = None):
     ap.add_argument('--repeats', type=int, default=10, help='timed runs per measurement (median)')
     ap.add_argument('--parts', default='abc', help='which parts to run: a (GEMM), b (merged model), c (training step)')
     ap.add_argument('--threads', type=int, default=None, help='torch threads on CPU (default: torch\'s)')
+    ap.add_argument('--emulate', action='store_true', help='CPU: run the 2:4 paths on fixtures.emulated_24_kernels (their code, not their speed)')
     args = ap.parse_args(argv)
     if args.preset == 'full' and not args.device.startswith('cuda'):
         ap.error('the full preset is for CUDA (7B-sized GEMMs and a 1.1B model); use --preset tiny on CPU')
     if args.threads: torch.set_num_threads(args.threads)
     p = PRESETS[args.preset]
     dev = torch.cuda.get_device_name(args.device) if args.device.startswith('cuda') else 'cpu'
-    print(f"preset {args.preset} on {dev}, torch {torch.__version__}, median of {args.repeats}")
-    for part, fn in (('a', bench_gemm), ('b', bench_model), ('c', bench_train)):
-        if part in args.parts: fn(p, args.device, args.repeats)
+    print(f"preset {args.preset} on {dev}, torch {torch.__version__}, median of {args.repeats}" + (', 2:4 kernels emulated' if args.emulate else ''))
+    with contextlib.ExitStack() as stack:
+        if args.emulate:
+            from sparseft.fixtures import emulated_24_kernels
+            stack.enter_context(emulated_24_kernels())
+        for part, fn in (('a', bench_gemm), ('b', bench_model), ('c', bench_train)):
+            if part in args.parts: fn(p, args.device, args.repeats)
 
 if __name__ == '__main__':
     main()

@@ -5,7 +5,7 @@
 # %% ../nbs/41_wrapper.ipynb #90443c55
 from __future__ import annotations
 
-import dataclasses, os, warnings
+import dataclasses, os, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -56,7 +56,7 @@ def _resolve_mode(mode: str | None, lora_config: SparseLoRAConfig | None, model:
     return mode
 
 # %% ../nbs/41_wrapper.ipynb #4d69955b
-SEMI_STRUCTURED_BACKENDS: tuple[str, ...] = ('auto', 'cutlass', 'cusparselt')  # 'auto': torch's choice (cuSPARSELt where available)
+SEMI_STRUCTURED_BACKENDS: tuple[str, ...] = ('fastest', 'auto', 'cutlass', 'cusparselt')  # 'fastest': timed on the first weight; 'auto': cuSPARSELt where the build has it
 
 def is_semi_structured(w: torch.Tensor, # a weight
                       ) -> bool:
@@ -76,11 +76,31 @@ def check_24(name: str, # the parameter's name, for the message
                          "(pattern 'nm', n=2, m=4)")
 
 def _semi_structured_backend(backend: str) -> str:
-    "Set torch's 2:4 backend for what follows and return its name."
-    cls = torch.sparse.SparseSemiStructuredTensor
-    if backend != 'auto': cls._FORCE_CUTLASS = backend == 'cutlass'
+    "Set torch's 2:4 backend ('cutlass', 'cusparselt' or 'auto') for what follows and return its name."
     sparselt = getattr(torch.backends, 'cusparselt', None)
-    return 'cutlass' if cls._FORCE_CUTLASS or sparselt is None or not sparselt.is_available() else 'cusparselt'
+    if backend == 'auto': backend = 'cusparselt' if sparselt is not None and sparselt.is_available() else 'cutlass'
+    torch.sparse.SparseSemiStructuredTensor._FORCE_CUTLASS = backend == 'cutlass'
+    return backend
+
+def _gemm_ms(sparse: torch.Tensor, tokens: int = 512, repeats: int = 10) -> float:
+    "Median milliseconds of x W^T through a compressed weight, x `tokens` x d_in."
+    x = torch.randn(tokens, sparse.shape[1], device=sparse.device, dtype=sparse.dtype)
+    sync = torch.cuda.synchronize if sparse.is_cuda else (lambda: None)
+    for _ in range(3): F.linear(x, sparse)
+    times = []
+    for _ in range(repeats):
+        sync(); t = time.perf_counter(); F.linear(x, sparse); sync(); times.append(time.perf_counter() - t)
+    return 1e3 * sorted(times)[len(times) // 2]
+
+def _choose_backend(backend: str, w: torch.Tensor, m: torch.Tensor, dtype: torch.dtype | None) -> tuple[str, dict]:
+    "Set the backend; for 'fastest' the one whose GEMM through `w` (512 tokens) is faster: (its name, {backend: ms} measured)."
+    if backend != 'fastest': return _semi_structured_backend(backend), {}
+    ms = {}
+    for b in ('cusparselt', 'cutlass'):
+        _semi_structured_backend(b)
+        sparse, _ = _compress_24(w, m, dtype)
+        if sparse is not None: ms[b] = round(_gemm_ms(sparse), 4)
+    return _semi_structured_backend(min(ms, key=ms.get) if ms else 'auto'), ms
 
 KERNEL_MODES: tuple[str, ...] = ('inference', 'sparse_to_sparse')  # the modes whose masked Linears can run on the 2:4 kernels
 
@@ -98,15 +118,15 @@ def _compress_24(w: torch.Tensor, m: torch.Tensor, dtype: torch.dtype | None = N
 
 def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or one with sparse_to_sparse adapters; changed in place
                        masks: Masks, # its masks: every one must be 2:4
-                       backend: str = 'auto', # a name in `SEMI_STRUCTURED_BACKENDS`
+                       backend: str = 'fastest', # a name in `SEMI_STRUCTURED_BACKENDS`
                        dtype: torch.dtype | None = None, # adapters: the dtype they compute in (e.g. autocast's bfloat16 over float32 weights); None: the weight's
                       ) -> dict:
     """Put each 2:4-masked Linear on the GPU's 2:4 kernels where the device takes it: a plain `nn.Linear`'s weight becomes a compressed
     2:4 tensor; a sparse_to_sparse `SparseLoRALayer` compresses its folded weight W0 + s (B A) * M for each forward (its base stays dense
-    for the backward). Returns `{'backend', 'converted', 'dense': {name: why}}`."""
+    for the backward). Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'converted', 'dense': {name: why}}`."""
     check_choice(backend, SEMI_STRUCTURED_BACKENDS, 'backend')
     for name, m in masks.items(): check_24(name, m)  # all checked before anything changes
-    report, chosen = {'backend': None, 'converted': [], 'dense': {}}, _semi_structured_backend(backend)
+    report, chosen = {'backend': None, 'backend_ms': {}, 'converted': [], 'dense': {}}, None
     for name, m in masks.items():
         mod_name, _, attr = name.rpartition('.')
         module = model.get_submodule(mod_name) if mod_name else model
@@ -115,7 +135,9 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
             report['dense'][name] = f"not an nn.Linear weight ({type(module).__name__})"; continue
         if adapter and (module.mode != 'sparse_to_sparse' or module.merged):
             report['dense'][name] = f"a {'merged' if module.merged else module.mode} adapter: only unmerged sparse_to_sparse adapters keep a 2:4 weight"; continue
-        sparse, why = _compress_24(module.base_weight, m, dtype) if adapter else _compress_24(module.weight, m)
+        w = module.base_weight if adapter else module.weight
+        if chosen is None: chosen, report['backend_ms'] = _choose_backend(backend, w, m, dtype if adapter else None)  # once, on the first weight
+        sparse, why = _compress_24(w, m, dtype if adapter else None)
         if sparse is None: report['dense'][name] = why; continue
         if adapter: module.kernels, module.weight24 = 'semi_structured', sparse if module.dropout_p > 0 else None  # kept: the dropout path's base GEMM
         else: module.weight = nn.Parameter(sparse, requires_grad=False)
