@@ -16,7 +16,9 @@ Three parts, each printing its times and the ratio dense / 2:4 (above 1: the spa
     (one forward over the prompt) and decode tokens/s (greedy `generate` of N new tokens minus that of 1: the prefill cancels).
 (c) one training step (forward, backward, AdamW) on the same pruned model: PEFT LoRA on the dense-with-zeros model vs sparseft's
     sparse LoRA in sparse_to_sparse mode on the dense kernels and on the 2:4 kernels (`kernels='semi_structured'`: the folded weight
-    compressed and multiplied on the 2:4 kernels in each forward; backward dense), with the first step's loss of each.
+    compressed and multiplied on the 2:4 kernels in each forward; backward dense), with the first step's loss of each, and the floor
+    of the 2:4 step against PEFT's from its GEMM work, (1/k + 2) / 2 with k part (a)'s 2:4 speed-up: exact masked gradients cost a
+    third weight-sized GEMM, so no k brings it under PEFT's step.
 
 Times are medians of `--repeats` runs after a warmup, synchronised on CUDA. Where the kernels are not available (CPU, older GPUs)
 the 2:4 side is the fallback the wrapper reports, and the ratios are about 1.
@@ -61,6 +63,7 @@ def prune_24(w: torch.Tensor) -> torch.Tensor:
     return (g * keep).reshape(w.shape)
 
 BACKENDS = ('cutlass', 'cusparselt')
+SPEEDUPS: list[float] = []  # part (a)'s dense / 2:4 at the largest token count, per weight shape (for part (c)'s floor)
 
 def semi_structured(w: torch.Tensor, backend: str) -> torch.Tensor | str:
     "w compressed on `backend` where the device takes it, else why not."
@@ -85,6 +88,7 @@ def bench_gemm(p: dict, device: str, repeats: int):
             rows.append((n, td, ts))
         best = min(ok, key=lambda b: sum(r[2][b] for r in rows)) if ok else None
         tc = timed(lambda: semi_structured(w, best), device, repeats) if best else float('nan')
+        if best: SPEEDUPS.append(rows[-1][1] / rows[-1][2][best])
         for n, td, ts in rows:
             cells = [f"{ts[b] * 1e3:>10.3f}" if b in ts else f"{'-':>10}" for b in BACKENDS]
             print(f"{f'{out_f}x{in_f}':>14} {n:>7} {td * 1e3:>9.3f} {' '.join(cells)} {td / ts[best] if best else float('nan'):>10.2f} {tc * 1e3:>11.3f}")
@@ -164,6 +168,11 @@ def bench_train(p: dict, device: str, repeats: int):
     for k, t in times.items(): print(f"  {k:>20}: {t * 1e3:9.1f} ms/step  {notes[k]}")
     s2s, s24, peft = times['sparse_to_sparse'], times['sparse_to_sparse 2:4'], times['peft']
     print(f"  sparse_to_sparse / PEFT: {s2s / peft:.2f}x step time; on the 2:4 kernels: {s24 / peft:.2f}x PEFT, {s24 / s2s:.2f}x the dense kernels")
+    # weight-sized GEMMs per projection and step: PEFT 2 (x W^T, g W); exact sparse_to_sparse 3 (x W_f^T, g W_f, (g^T x) * M), the first on 2:4
+    k = statistics.mean(SPEEDUPS) if SPEEDUPS else None
+    print(f"  GEMM-work floor of the 2:4 step vs PEFT: (1/k + 2) / 2 = {(1 / k + 2) / 2:.2f}x with k = {k:.2f} (part (a)'s 2:4 speed-up at "
+          f"{p['tokens'][-1]} tokens); >= 1.0x for any k" if k else "  GEMM-work floor of the 2:4 step vs PEFT: (1/k + 2) / 2 >= 1.0x for any "
+          "2:4 speed-up k of the forward GEMM (run part (a) for k)")
 
 def main(argv: list[str] | None = None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -16,12 +16,12 @@ import torch
 import yaml
 from torch.utils.data import DistributedSampler
 
-from .core import atomic_write_text, check_choice, check_sparsity, method_label, sparsity_label
+from .core import KERNELS, atomic_write_text, check_choice, check_sparsity, method_label, sparsity_label
 from .data import TASKS
 from .fixtures import MODELS
 from .mask_ops import load_mask
 from .mask_generator import MaskGenerator
-from .sparse_lora import DTYPES, KERNELS, SparseLoRAConfig
+from .sparse_lora import DTYPES, SparseLoRAConfig
 
 # %% auto #0
 __all__ = ['BACKENDS', 'DEVICES', 'EVAL_SPLITS', 'OPTIMIZERS', 'SCHEDULES', 'HASH_EXCLUDE', 'NEW_FIELDS', 'register_backend',
@@ -120,7 +120,7 @@ class TrainConfig:
     bf16: bool = True # bfloat16 autocast on CUDA (no effect on CPU)
     load_dtype: str = 'float32' # dtype the model is loaded in (`sparse_lora.DTYPES`): 'bfloat16' for big models
     gradient_checkpointing: bool = False # recompute activations in the backward (less memory, ~30% more compute)
-    kernels: str = 'dense' # GEMMs of the masked Linears (`sparse_lora.KERNELS`): 'semi_structured' runs sparse_to_sparse with 2:4 masks on a GPU's 2:4 kernels
+    kernels: str = 'dense' # GEMMs of the masked Linears (`core.KERNELS`): 'semi_structured' runs sparse_to_sparse with 2:4 masks on a GPU's 2:4 kernels
     backend: str = 'local' # a name in `BACKENDS`
     backend_options: dict = field(default_factory=dict) # the backend's options (keys in its `Backend.options`); none for 'local'
     results_dir: str = 'results/runs' # where run directories go

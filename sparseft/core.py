@@ -16,10 +16,10 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['Masks', 'Scores', 'Method', 'Pattern', 'Scope', 'Mode', 'METHODS', 'ONESHOT_METHODS', 'PATTERNS', 'SCOPES', 'MODES',
-           'DEFAULT_EXCLUDE', 'USER_ERRORS', 'check_choice', 'check_sparsity', 'sparsity_label', 'method_labels',
-           'method_label', 'match_names', 'is_conv1d', 'prunable_params', 'layer_slices', 'split_layer_name',
-           'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
-           'atomic_write_json', 'cli_errors', 'move_files']
+           'KERNELS', 'DEFAULT_EXCLUDE', 'USER_ERRORS', 'check_choice', 'check_sparsity', 'sparsity_label',
+           'method_labels', 'method_label', 'match_names', 'is_conv1d', 'prunable_params', 'layer_slices',
+           'split_layer_name', 'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'cli_errors', 'move_files']
 
 # %% ../nbs/00_core.ipynb #f84ddfba
 Masks = dict[str, torch.Tensor]   # parameter name -> bool tensor shaped like the parameter, True = keep
@@ -35,6 +35,7 @@ ONESHOT_METHODS: tuple[str, ...] = ('sparsegpt',)  # methods of `sparseft.onesho
 PATTERNS: tuple[str, ...] = ('unstructured', 'structured', 'nm', 'random')
 SCOPES: tuple[str, ...] = ('layer', 'global', 'row')
 MODES: tuple[str, ...] = ('dense', 'sparse_to_dense', 'sparse_to_sparse')
+KERNELS: tuple[str, ...] = ('dense', 'semi_structured')
 
 # %% ../nbs/00_core.ipynb #684d58e0
 def check_choice(value: str, # the value given

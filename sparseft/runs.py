@@ -114,7 +114,7 @@ def _check_spec(d: Mapping, where: Callable[[tuple], str]) -> dict:
         if k not in known: raise ValueError(f"{where(('train', k))}train: unknown TrainConfig field {k!r}; known: {', '.join(known)}")
         if k == 'lora' and isinstance(v, Mapping) and 'sparsity_mode' in v:
             raise ValueError(f"{where(('train', k))}train: lora.sparsity_mode is the sweep's modes axis, not in train")
-        try: TrainConfig(**{k: v, 'sparsity': 0.5})
+        try: TrainConfig(**{k: v, 'sparsity': 0.5, **({'pattern': 'nm'} if k == 'kernels' else {})})  # kernels: checked where it applies
         except ValueError as e: raise ValueError(f"{where(('train', k))}train: {e}") from None
     try:
         for options in backend_variants(out['backend'], out['backend_options']): TrainConfig(backend_options=options, backend=out['backend'])
@@ -207,6 +207,7 @@ def expand(spec: SweepSpec, # a checked spec
     "The runs of a sweep, in a fixed order; the same spec always gives the same ids."
     common = {**spec.train, 'backend': spec.backend, 'results_dir': str(spec.runs_dir)}
     lora = dict(common.pop('lora', None) or {})
+    kernels = common.pop('kernels', 'dense')  # a speed option of the runs it fits (sparse_to_sparse, 2:4 masks); the others use the dense kernels
     sparse_modes = [m for m in spec.modes if m != 'dense']
     configs = []
     for model, task, seed, options in product(spec.models, spec.tasks, spec.seeds, backend_variants(spec.backend, spec.backend_options)):
@@ -214,8 +215,9 @@ def expand(spec: SweepSpec, # a checked spec
         if 'dense' in spec.modes: configs.append(TrainConfig(**this, lora={**lora, 'sparsity_mode': 'dense'}))
         for method, pattern, scope, allocation, sparsity, mode in product(spec.methods, spec.patterns, spec.scopes, spec.allocations,
                                                                           spec.sparsities, sparse_modes):
+            fits = mode == 'sparse_to_sparse' and pattern == 'nm' and spec.backend == 'local'
             configs.append(TrainConfig(**this, method=method, pattern=pattern, scope=scope, allocation=allocation, sparsity=sparsity,
-                                       lora={**lora, 'sparsity_mode': mode}))
+                                       lora={**lora, 'sparsity_mode': mode}, **({'kernels': kernels} if fits else {})))
     return [RunConfig(i, run_id(c), c) for i, c in enumerate(configs)]
 
 def select_run(runs: list[RunConfig], # `expand`'s list

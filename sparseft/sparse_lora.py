@@ -18,15 +18,15 @@ from fastcore.basics import patch
 from torch import nn
 
 from . import __version__
-from .core import MODES, Masks, atomic_write_bytes, check_choice, layer_slices, move_files
+from .core import KERNELS, MODES, Masks, atomic_write_bytes, check_choice, layer_slices, move_files
 from .fixtures import quiet_transformers
 from .mask_ops import apply_masks, mask_checksum, save_mask, validate_mask
 
 # %% auto #0
 __all__ = ['DTYPES', 'ADAPTER_INITS', 'DEFAULT_TARGETS', 'DEFAULT_MODULES_TO_SAVE', 'ALL_LINEAR', 'SEQ_CLS_HEADS',
-           'CHUNK_ELEMENTS', 'KERNELS', 'LORA_FORWARDS', 'LORA_FORMAT', 'MERGED_FORMATS', 'match_module',
-           'SparseLoRAConfig', 'SparseLoRAFunction', 'sparse_lora_linear', 'SparseLoRALayer', 'lora_layers',
-           'find_target_modules', 'apply_sparse_lora', 'merge_sparse_lora', 'unmerge_sparse_lora', 'merge_and_unload',
+           'CHUNK_ELEMENTS', 'LORA_FORWARDS', 'LORA_FORMAT', 'MERGED_FORMATS', 'match_module', 'SparseLoRAConfig',
+           'SparseLoRAFunction', 'sparse_lora_linear', 'SparseLoRALayer', 'lora_layers', 'find_target_modules',
+           'apply_sparse_lora', 'merge_sparse_lora', 'unmerge_sparse_lora', 'merge_and_unload',
            'validate_sparsity_preserved', 'lora_state_dict', 'save_lora', 'load_lora', 'save_merged']
 
 # %% ../nbs/40_sparse_lora.ipynb #5d957dea
@@ -165,12 +165,6 @@ def _masked_delta(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, scaling: fl
     keep = _keep(W) if keep is None else keep
     return torch.mm(B * scaling, A, out=_WORKSPACE.get('block', W.shape, W)).mul_(keep)
 
-KERNELS: tuple[str, ...] = ('dense', 'semi_structured')  # the GEMM kernels of a masked Linear: dense with zeros, or the GPU's 2:4 kernels
-
-def _to_24(W: torch.Tensor) -> torch.Tensor:
-    "W (2:4, float16/bfloat16) compressed for the GPU's 2:4 kernels (`torch.sparse.to_sparse_semi_structured`, the backend torch is set to)."
-    return torch.sparse.to_sparse_semi_structured(W.contiguous())
-
 class SparseLoRAFunction(torch.autograd.Function):
     "y = x W^T + b + s x_d ((B A) * (W != 0))^T with a memory-lean backward; x_d = None means no dropout (x_d = x)."
     @staticmethod
@@ -181,16 +175,15 @@ class SparseLoRAFunction(torch.autograd.Function):
         x2 = x.to(cdt).reshape(-1, d_in)
         rows = _chunks(d_out, d_in, W.device.type)
         semi_structured = semi_structured and cdt in (torch.float16, torch.bfloat16)  # the 2:4 kernels take 16-bit floats only
-        if semi_structured and x_dropped is None:  # the folded weight is 2:4 (W's mask): compressed afresh, one 2:4 GEMM
-            saved = x2
-            y = F.linear(x2, _to_24(_fold(W, A, B, scaling)), None if bias is None else bias.to(cdt))
+        if semi_structured and x_dropped is None:  # the folded weight is 2:4 (W's mask): compressed afresh (torch's backend), one 2:4 GEMM
+            saved, y = x2, F.linear(x2, torch.sparse.to_sparse_semi_structured(_fold(W, A, B, scaling)), None if bias is None else bias.to(cdt))
         elif x_dropped is None:  # one GEMM per row block of the folded weight, written into y's columns
             y, saved = x2.new_empty(x2.shape[0], d_out), x2
             for c in rows: torch.mm(x2, _fold(W[c], A, B[c], scaling).t(), out=y[:, c])
             if bias is not None: y.add_(bias.to(cdt))
         else:  # the base GEMM on x, the masked update on the dropped-out input
             saved = x_dropped.to(cdt).reshape(-1, d_in)
-            W24 = (weight24 if weight24 is not None and weight24.dtype == cdt else _to_24(W)) if semi_structured else W
+            W24 = (weight24 if weight24 is not None and weight24.dtype == cdt else torch.sparse.to_sparse_semi_structured(W)) if semi_structured else W
             y = F.linear(x2, W24, None if bias is None else bias.to(cdt))
             for c in rows: y[:, c].addmm_(saved, _masked_delta(W[c], A, B[c], scaling).t())
         ctx.save_for_backward(saved, weight, lora_A, lora_B)
@@ -600,16 +593,13 @@ def load_lora(model: nn.Module, # a model built with `apply_sparse_lora` on the 
     return model
 
 # %% ../nbs/40_sparse_lora.ipynb #d5aa404f
-def _plain_weights(folder: Path, masks: Masks | None):
-    "safetensors: the weights as `save_pretrained` wrote them."
-
 def _compressed_tensors(folder: Path, masks: Masks | None):
     "compressed-tensors: the sparse Linears rewritten by `export.compress_checkpoint` (compressed-tensors is imported only here)."
     from sparseft.export import compress_checkpoint
     compress_checkpoint(folder, masks)
 
 MERGED_FORMATS: dict[str, Callable[[Path, Masks | None], None]] = {  # format -> what turns save_pretrained's folder into it
-    'safetensors': _plain_weights, 'compressed-tensors': _compressed_tensors}
+    'safetensors': lambda folder, masks: None, 'compressed-tensors': _compressed_tensors}  # safetensors: as `save_pretrained` wrote them
 
 def save_merged(model: nn.Module, # a transformers model, with SparseLoRALayers or plain
                 out_dir: str | os.PathLike, # the folder to write (created; files of the same name are replaced)

@@ -14,10 +14,10 @@ import torch
 from fastcore.basics import patch
 from torch import nn
 
-from .core import MODES, Masks, check_choice, layer_slices, prunable_params
+from .core import KERNELS, MODES, Masks, check_choice, layer_slices, prunable_params
 from .mask_ops import apply_masks, mask_checksum, validate_mask
 import torch.nn.functional as F
-from .sparse_lora import (KERNELS, SparseLoRAConfig, SparseLoRALayer, apply_sparse_lora, lora_layers, merge_and_unload,
+from .sparse_lora import (SparseLoRAConfig, SparseLoRALayer, apply_sparse_lora, lora_layers, merge_and_unload,
                                   merge_sparse_lora, save_merged, unmerge_sparse_lora, validate_sparsity_preserved)
 from .validate import MODE_RULES
 
@@ -125,7 +125,10 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
     2:4 tensor; a sparse_to_sparse `SparseLoRALayer` compresses its folded weight W0 + s (B A) * M for each forward (its base stays dense
     for the backward). Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'converted', 'dense': {name: why}}`."""
     check_choice(backend, SEMI_STRUCTURED_BACKENDS, 'backend')
-    for name, m in masks.items(): check_24(name, m)  # all checked before anything changes
+    for name, m in masks.items():  # all checked before anything changes; an adapter's own mask (its base's nonzeros) too: it is what gets compressed
+        check_24(name, m)
+        if isinstance(layer := model.get_submodule(name.rpartition('.')[0]) if '.' in name else None, SparseLoRALayer) and layer.mode == 'sparse_to_sparse':
+            check_24(f"{name} (the adapter's base)", layer.base_weight != 0)
     report, chosen = {'backend': None, 'backend_ms': {}, 'converted': [], 'dense': {}}, None
     for name, m in masks.items():
         mod_name, _, attr = name.rpartition('.')
