@@ -44,7 +44,7 @@ def read_metrics_lines(path: str | os.PathLike, # a metrics.jsonl
 # %% ../nbs/70a_tables.ipynb #171c192a
 STATUSES: tuple[str, ...] = ('pending', 'running', 'done', 'failed')
 EFFECTS: tuple[str, ...] = ('dropped', 'excluded', 'kept')
-CONFIG_COLUMNS: tuple[str, ...] = ('run_id', 'backend', 'model', 'task', 'method', 'pattern', 'scope', 'sparsity', 'mode', 'seed')
+CONFIG_COLUMNS: tuple[str, ...] = ('run_id', 'backend', 'model', 'task', 'method', 'pattern', 'scope', 'sparsity', 'mode', 'kernels', 'seed')
 EVAL_METRICS: tuple[str, ...] = ('accuracy', 'loss', 'perplexity')
 METRIC_COLUMNS: tuple[str, ...] = (*EVAL_METRICS, *(f'pruned_{m}' for m in EVAL_METRICS), *(f'dense_{m}' for m in EVAL_METRICS),
     'train_loss', 'steps', 'mask_sparsity', 'sparsity_after_merge', 'checkpoint_sparsity', 'valid', 'violations', 'merged_violations',
@@ -94,7 +94,8 @@ def _config_row(d: Path, cfg: dict, sc: dict) -> dict:
     return {'run_id': d.name, 'backend': str(cfg.get('backend', 'local')), 'model': _model_name(d, cfg.get('model', 'unknown')),
             'task': Path(str(cfg.get('task', 'unknown'))).stem if '/' in str(cfg.get('task', '')) else str(cfg.get('task', 'unknown')),
             'method': str(method or 'none'), 'pattern': str(pattern or 'none'), 'scope': str(scope or 'none'),
-            'sparsity': float(sparsity) if sparsity is not None else 0.0, 'mode': str(mode), 'seed': int(cfg.get('seed', 0))}
+            'sparsity': float(sparsity) if sparsity is not None else 0.0, 'mode': str(mode), 'kernels': str(cfg.get('kernels') or 'dense'),
+            'seed': int(cfg.get('seed', 0))}
 
 # %% ../nbs/70a_tables.ipynb #cbcb2a3a
 def _metrics_from_result(res: dict) -> dict:
@@ -199,7 +200,7 @@ def as_runs(runs: pd.DataFrame | str | os.PathLike, # `collect_runs`' table, or 
     return runs if isinstance(runs, pd.DataFrame) else collect_runs(runs)
 
 # %% ../nbs/70a_tables.ipynb #9513ee6a
-GROUP_KEYS: tuple[str, ...] = ('backend', 'model', 'task', 'method', 'pattern', 'scope', 'sparsity', 'mode')
+GROUP_KEYS: tuple[str, ...] = ('backend', 'model', 'task', 'method', 'pattern', 'scope', 'sparsity', 'mode', 'kernels')
 SUMMARY_METRICS: tuple[str, ...] = (*EVAL_METRICS, 'pruned_accuracy', 'pruned_loss', 'pruned_perplexity', 'train_loss', 'mask_sparsity',
                                     'sparsity_after_merge', 'violations', 'samples_per_s', 'tokens_per_s', 'peak_memory_mb', 'wall_time_s')
 STATS: tuple[str, ...] = ('mean', 'std', 'count')
