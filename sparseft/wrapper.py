@@ -107,7 +107,8 @@ KERNEL_MODES: tuple[str, ...] = ('inference', 'sparse_to_sparse')  # the modes w
 def _compress_24(w: torch.Tensor, m: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor | None, str | None]:
     "w * m (in `dtype`, default w's) compressed for the 2:4 kernels, checked by one small GEMM through them; or None and why it stays dense."
     if dtype is not None: w = w.detach().to(dtype)
-    if w.dtype not in (torch.float16, torch.bfloat16): return None, f"{w.dtype}: the 2:4 kernels take float16 or bfloat16"
+    if w.dtype not in (torch.float16, torch.bfloat16):
+        return None, f"{w.dtype}: the 2:4 kernels take float16 or bfloat16" + ('' if w.is_cuda else f" (and a CUDA GPU, not {w.device.type})")
     try:
         sparse = torch.sparse.to_sparse_semi_structured((w.detach() * m.to(w.device, w.dtype)).contiguous())
         F.linear(w.new_zeros(32, w.shape[1]), sparse)  # the kernel runs on this device (an older GPU fails here)
