@@ -231,7 +231,7 @@ def sparseft_train(
     checkpoint_every: Param(_cfg("checkpoint every this many steps", default='never'), int) = None,
     seed: Param(_cfg("seed of the run", 'seed'), int) = None,
     device: Param(_cfg("auto, cpu, cuda or cuda:N", 'device'), str) = None,
-    kernels: Param(_cfg("dense, or semi_structured: a sparse_to_sparse run with 2:4 masks on the GPU's 2:4 kernels", 'kernels'), str) = None,
+    kernels: Param(_cfg("dense; semi_structured: a sparse_to_sparse run with 2:4 masks on the GPU's 2:4 kernels; auto: where they time faster", 'kernels'), str) = None,
     runs_dir: Param(_cfg("where run directories go", 'results_dir'), str) = None,
     backend: Param(_cfg("local or cs3 (Cerebras CS-3)", 'backend'), str) = None,
     launcher: Param(_cfg("cs3: cstorch (cerebras.pytorch script) or cszoo (ModelZoo)", default='cstorch'), str) = None,

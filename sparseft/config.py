@@ -120,7 +120,7 @@ class TrainConfig:
     bf16: bool = True # bfloat16 autocast on CUDA (no effect on CPU)
     load_dtype: str = 'float32' # dtype the model is loaded in (`sparse_lora.DTYPES`): 'bfloat16' for big models
     gradient_checkpointing: bool = False # recompute activations in the backward (less memory, ~30% more compute)
-    kernels: str = 'dense' # GEMMs of the masked Linears (`core.KERNELS`): 'semi_structured' runs sparse_to_sparse with 2:4 masks on a GPU's 2:4 kernels
+    kernels: str = 'dense' # GEMMs of the masked Linears (`core.KERNELS`): 'semi_structured' runs sparse_to_sparse with 2:4 masks on a GPU's 2:4 kernels, 'auto' where they time faster
     backend: str = 'local' # a name in `BACKENDS`
     backend_options: dict = field(default_factory=dict) # the backend's options (keys in its `Backend.options`); none for 'local'
     results_dir: str = 'results/runs' # where run directories go

@@ -35,7 +35,7 @@ ONESHOT_METHODS: tuple[str, ...] = ('sparsegpt',)  # methods of `sparseft.onesho
 PATTERNS: tuple[str, ...] = ('unstructured', 'structured', 'nm', 'random')
 SCOPES: tuple[str, ...] = ('layer', 'global', 'row')
 MODES: tuple[str, ...] = ('dense', 'sparse_to_dense', 'sparse_to_sparse')
-KERNELS: tuple[str, ...] = ('dense', 'semi_structured')
+KERNELS: tuple[str, ...] = ('dense', 'semi_structured', 'auto')
 
 # %% ../nbs/00_core.ipynb #684d58e0
 def check_choice(value: str, # the value given

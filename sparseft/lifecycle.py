@@ -168,7 +168,8 @@ def wrap(self: Run, gradient_checkpointing: bool | None = None, # recompute acti
     if self.resume_from is not None and self.weights and c.mode != 'dense': apply_masks(set_pruned_weights(self.model, self.weights), self.masks)
     self.model = model = apply_sparse_lora(self.model, self.masks if c.mode != 'dense' else None, c.lora_config())
     if c.kernels != 'dense':  # sparse_to_sparse on the 2:4 kernels where the device has them (TrainConfig checked the mode)
-        report = to_semi_structured(model, self.masks, dtype=torch.bfloat16 if c.bf16 and self.device.type == 'cuda' else None)
+        report = to_semi_structured(model, self.masks, dtype=torch.bfloat16 if c.bf16 and self.device.type == 'cuda' else None,
+                                    faster_at=c.batch_size * c.max_length if c.kernels == 'auto' else None)
         self.log.info('kernels %s: %d of %d masked Linears on the 2:4 kernels (backend %s)%s', c.kernels, len(report['converted']), len(self.masks),
                       report['backend'], ''.join(f"; dense: {why}" for why in sorted(set(report['dense'].values()))[:2]))
     if c.gradient_checkpointing if gradient_checkpointing is None else gradient_checkpointing:

@@ -234,7 +234,7 @@ def sparse_lora_linear(x: torch.Tensor, # input, [..., d_in]
                        weight24: torch.Tensor | None = None, # 'semi_structured' with dropout: W0 already compressed (else compressed per call)
                       ) -> torch.Tensor:
     "x W0^T + b + s x_d ((B A) * (W0 != 0))^T, with gradients for x, A, B (and b) that never keep a weight-sized temporary."
-    check_choice(kernels, KERNELS, 'kernels')
+    check_choice(kernels, KERNELS[:2], 'kernels')  # 'auto' is a per-layer choice: `wrapper.to_semi_structured`
     return SparseLoRAFunction.apply(x, x_dropped, weight, bias, lora_A, lora_B, scaling, kernels == 'semi_structured', weight24)
 
 # %% ../nbs/40_sparse_lora.ipynb #dc0bedca

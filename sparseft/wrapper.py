@@ -22,8 +22,8 @@ from .sparse_lora import (SparseLoRAConfig, SparseLoRALayer, apply_sparse_lora, 
 from .validate import MODE_RULES
 
 # %% auto #0
-__all__ = ['WRAPPER_SETUPS', 'SEMI_STRUCTURED_BACKENDS', 'KERNEL_MODES', 'GUARDS', 'is_semi_structured', 'check_24',
-           'to_semi_structured', 'SparseModelWrapper', 'prepare_sparse_model', 'ParameterCounts']
+__all__ = ['WRAPPER_SETUPS', 'SEMI_STRUCTURED_BACKENDS', 'KERNEL_MODES', 'AUTO_TOKENS', 'GUARDS', 'is_semi_structured',
+           'check_24', 'to_semi_structured', 'SparseModelWrapper', 'prepare_sparse_model', 'ParameterCounts']
 
 # %% ../nbs/41_wrapper.ipynb #9a51fbcf
 def _setup_inference(model: nn.Module, masks: Masks, lora_config: SparseLoRAConfig | None) -> nn.Module:
@@ -82,15 +82,27 @@ def _semi_structured_backend(backend: str) -> str:
     torch.sparse.SparseSemiStructuredTensor._FORCE_CUTLASS = backend == 'cutlass'
     return backend
 
-def _gemm_ms(sparse: torch.Tensor, tokens: int = 512, repeats: int = 10) -> float:
-    "Median milliseconds of x W^T through a compressed weight, x `tokens` x d_in."
-    x = torch.randn(tokens, sparse.shape[1], device=sparse.device, dtype=sparse.dtype)
-    sync = torch.cuda.synchronize if sparse.is_cuda else (lambda: None)
-    for _ in range(3): F.linear(x, sparse)
+def _median_ms(fn: Callable, device: torch.device, repeats: int = 10) -> float:
+    "Median milliseconds of `fn()` after 3 warmup calls, synchronised on CUDA."
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    for _ in range(3): fn()
     times = []
     for _ in range(repeats):
-        sync(); t = time.perf_counter(); F.linear(x, sparse); sync(); times.append(time.perf_counter() - t)
+        sync(); t = time.perf_counter(); fn(); sync(); times.append(time.perf_counter() - t)
     return 1e3 * sorted(times)[len(times) // 2]
+
+def _gemm_ms(sparse: torch.Tensor, tokens: int = 512) -> float:
+    "Median milliseconds of x W^T through a compressed weight, x `tokens` x d_in."
+    x = torch.randn(tokens, sparse.shape[1], device=sparse.device, dtype=sparse.dtype)
+    return _median_ms(lambda: F.linear(x, sparse), sparse.device)
+
+def _pays(w: torch.Tensor, m: torch.Tensor, sparse: torch.Tensor, tokens: int, recompress: bool) -> dict:
+    "Dense against 2:4 for one weight shape at `tokens` tokens (with the compression of each call when `recompress`, as training pays it)."
+    wd = (w.detach().to(sparse.dtype) * m.to(w.device, sparse.dtype)).contiguous()
+    x = torch.randn(tokens, wd.shape[1], device=wd.device, dtype=wd.dtype)
+    two_four = (lambda: F.linear(x, torch.sparse.to_sparse_semi_structured(wd))) if recompress else (lambda: F.linear(x, sparse))
+    d, s = _median_ms(lambda: F.linear(x, wd), wd.device), _median_ms(two_four, wd.device)
+    return {'tokens': tokens, 'dense_ms': round(d, 4), 'semi_structured_ms': round(s, 4), 'faster': 'semi_structured' if s < d else 'dense'}
 
 def _choose_backend(backend: str, w: torch.Tensor, m: torch.Tensor, dtype: torch.dtype | None) -> tuple[str, dict]:
     "Set the backend; for 'fastest' the one whose GEMM through `w` (512 tokens) is faster: (its name, {backend: ms} measured)."
@@ -103,6 +115,7 @@ def _choose_backend(backend: str, w: torch.Tensor, m: torch.Tensor, dtype: torch
     return _semi_structured_backend(min(ms, key=ms.get) if ms else 'auto'), ms
 
 KERNEL_MODES: tuple[str, ...] = ('inference', 'sparse_to_sparse')  # the modes whose masked Linears can run on the 2:4 kernels
+AUTO_TOKENS: int = 2048  # kernels='auto' in a wrapper: the tokens of the GEMMs it times (a prefill's, or a training batch's)
 
 def _compress_24(w: torch.Tensor, m: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor | None, str | None]:
     "w * m (in `dtype`, default w's) compressed for the 2:4 kernels, checked by one small GEMM through them; or None and why it stays dense."
@@ -121,16 +134,19 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
                        masks: Masks, # its masks: every one must be 2:4
                        backend: str = 'fastest', # a name in `SEMI_STRUCTURED_BACKENDS`
                        dtype: torch.dtype | None = None, # adapters: the dtype they compute in (e.g. autocast's bfloat16 over float32 weights); None: the weight's
+                       faster_at: int | None = None, # kernels='auto': keep the 2:4 kernels only for weight shapes where they time faster at this many tokens
                       ) -> dict:
     """Put each 2:4-masked Linear on the GPU's 2:4 kernels where the device takes it: a plain `nn.Linear`'s weight becomes a compressed
     2:4 tensor; a sparse_to_sparse `SparseLoRALayer` compresses its folded weight W0 + s (B A) * M for each forward (its base stays dense
-    for the backward). Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'converted', 'dense': {name: why}}`."""
+    for the backward). With `faster_at`, each weight shape is timed once, dense against 2:4 (adapters with their per-step compression), and
+stays dense where dense is faster. Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'timings' (per shape, with
+`faster_at`), 'converted', 'dense': {name: why}}`."""
     check_choice(backend, SEMI_STRUCTURED_BACKENDS, 'backend')
     for name, m in masks.items():  # all checked before anything changes; an adapter's own mask (its base's nonzeros) too: it is what gets compressed
         check_24(name, m)
         if isinstance(layer := model.get_submodule(name.rpartition('.')[0]) if '.' in name else None, SparseLoRALayer) and layer.mode == 'sparse_to_sparse':
             check_24(f"{name} (the adapter's base)", layer.base_weight != 0)
-    report, chosen = {'backend': None, 'backend_ms': {}, 'converted': [], 'dense': {}}, None
+    report, chosen, measured = {'backend': None, 'backend_ms': {}, 'timings': {}, 'converted': [], 'dense': {}}, None, set()
     for name, m in masks.items():
         mod_name, _, attr = name.rpartition('.')
         module = model.get_submodule(mod_name) if mod_name else model
@@ -143,12 +159,18 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
         if chosen is None: chosen, report['backend_ms'] = _choose_backend(backend, w, m, dtype if adapter else None)  # once, on the first weight
         sparse, why = _compress_24(w, m, dtype if adapter else None)
         if sparse is None: report['dense'][name] = why; continue
+        if faster_at:
+            shape = f"{w.shape[0]}x{w.shape[1]}{' (adapter)' if adapter else ''}"
+            if shape not in report['timings']: report['timings'][shape] = _pays(w, m, sparse, faster_at, adapter)
+            if (t := report['timings'][shape])['faster'] == 'dense':
+                report['dense'][name] = (f"kernels='auto': dense is faster for {shape} at {faster_at} tokens ({t['dense_ms']:.3g} ms against "
+                                         f"{t['semi_structured_ms']:.3g} ms on 2:4)"); measured.add(name); continue
         if adapter: module.kernels, module.weight24 = 'semi_structured', sparse if module.dropout_p > 0 else None  # kept: the dropout path's base GEMM
         else: module.weight = nn.Parameter(sparse, requires_grad=False)
         report['converted'].append(name); report['backend'] = chosen
-    if report['dense']:
-        why = sorted(set(report['dense'].values()))
-        warnings.warn(f"kernels='semi_structured': {len(report['dense'])} of {len(masks)} masked weights stay dense with zeros ({'; '.join(why[:2])})",
+    if unmeasured := [n for n in report['dense'] if n not in measured]:  # 'auto' choosing dense is not worth a warning
+        why = sorted({report['dense'][n] for n in unmeasured})
+        warnings.warn(f"kernels='semi_structured': {len(unmeasured)} of {len(masks)} masked weights stay dense with zeros ({'; '.join(why[:2])})",
                       stacklevel=2)
     return report
 
@@ -182,7 +204,7 @@ class SparseModelWrapper(nn.Module):
                  mode: str | None = None, # a key of `WRAPPER_SETUPS`; None: lora_config.sparsity_mode, else 'sparse_to_sparse'
                  lora_config: SparseLoRAConfig | None = None, # adapters for the training modes (default `SparseLoRAConfig()`)
                  guard: str = 'none', # forward pre-hook on the model: a key of `GUARDS`
-                 kernels: str = 'dense', # 'inference' or 'sparse_to_sparse': 'semi_structured' runs 2:4-masked Linears on the GPU's 2:4 kernels (`KERNELS`)
+                 kernels: str = 'dense', # 'inference' or 'sparse_to_sparse': 'semi_structured' runs 2:4-masked Linears on the GPU's 2:4 kernels, 'auto' where they time faster (`KERNELS`)
                 ):
         super().__init__()
         mode = _resolve_mode(mode, lora_config, model)
@@ -207,7 +229,7 @@ class SparseModelWrapper(nn.Module):
         self._guard_hook = (None if GUARDS[guard] is None else
                             self.model.register_forward_pre_hook(lambda module, args: GUARDS[self.guard](self)))
         self.kernels, self.kernels_report = kernels, None
-        if kernels == 'semi_structured': self.kernels_report = to_semi_structured(self.model, self.masks)
+        if kernels != 'dense': self.kernels_report = to_semi_structured(self.model, self.masks, faster_at=AUTO_TOKENS if kernels == 'auto' else None)
 
     def forward(self, *args, **kwargs):
         "The model's forward."
@@ -229,7 +251,7 @@ def prepare_sparse_model(model: nn.Module, # the model, changed in place
                          mode: str | None = None, # 'inference', 'dense', 'sparse_to_dense' or 'sparse_to_sparse'; None: lora_config's, else 'sparse_to_sparse'
                          lora_config: SparseLoRAConfig | None = None, # adapters for the training modes
                          guard: str = 'none', # 'none', 'check' (raise on a broken mask before a forward) or 'enforce' (re-apply before each forward)
-                         kernels: str = 'dense', # 'inference' or 'sparse_to_sparse': 'semi_structured' for the GPU's 2:4 kernels
+                         kernels: str = 'dense', # 'inference' or 'sparse_to_sparse': 'semi_structured' for the GPU's 2:4 kernels, 'auto' where they time faster
                         ) -> SparseModelWrapper:
     "Prepare `model` for `mode` with `masks` and wrap it, in one call."
     return SparseModelWrapper(model, masks, mode, lora_config, guard, kernels)
