@@ -109,7 +109,7 @@ def pruned_model(p: dict, device: str):
     return model, compute_nm_mask(model, 2, 4, include=[f'*.{x}.weight' for x in PROJECTIONS])
 
 def bench_model(p: dict, device: str, repeats: int):
-    from sparseft.wrapper import prepare_sparse_model
+    from sparseft.wrapper import AUTO_TOKENS, prepare_sparse_model
     print(f"(b) merged model {p['model']['hidden_size']}h x {p['model']['num_hidden_layers']} layers, bf16: prefill {p['prefill']} tokens, "
           f"decode {p['decode']} tokens")
     model, masks = pruned_model(p, device)
@@ -131,6 +131,12 @@ def bench_model(p: dict, device: str, repeats: int):
     for k, (pf, dc, note) in rows.items(): print(f"  {k:>15}: prefill {pf:10.0f} tok/s, decode {dc:8.1f} tok/s  {note}")
     (pd_, dd, _), (ps, ds, _) = rows['dense'], rows['semi_structured']
     print(f"  2:4 / dense: prefill {ps / pd_:.2f}x, decode {ds / dd:.2f}x")
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        report = prepare_sparse_model(copy.deepcopy(model), masks, 'inference', kernels='auto').kernels_report
+    print(f"  kernels='auto' (each shape timed at {AUTO_TOKENS} tokens): {len(report['converted'])} of {len(masks)} Linears on 2:4; " +
+          ('; '.join(f"{shape} {t['dense_ms']:.3g} ms dense, {t['semi_structured_ms']:.3g} ms 2:4" for shape, t in report['timings'].items())
+           or next(iter(report['dense'].values()), '')[:80]))
 
 def bench_train(p: dict, device: str, repeats: int):
     from peft import LoraConfig, get_peft_model

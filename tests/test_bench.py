@@ -34,6 +34,6 @@ def test_semi_structured_emulated():
     "The 2:4 paths of the benchmark itself, on `fixtures.emulated_24_kernels` (torch's 2:4 tensors on the CPU; no speed is measured)."
     out = run(ROOT/'bench'/'semi_structured.py', '--preset', 'tiny', '--repeats', '1', '--emulate')
     assert 'faster: cutlass (emulated on the CPU' in out and '14 Linears semi-structured (cutlass), 0 fallback' in out, out
-    assert '14 of 14 on the 2:4 kernels (cutlass)' in out, out
+    assert '14 of 14 on the 2:4 kernels (cutlass)' in out and "kernels='auto' (each shape timed at 2048 tokens)" in out, out
     losses = {line.split('first loss ')[1][:6] for line in out.splitlines() if 'first loss' in line}
     assert len(losses) == 1, out  # PEFT, the dense kernels and the 2:4 kernels start from the same pruned model
