@@ -183,7 +183,8 @@ class SparseLoRAFunction(torch.autograd.Function):
             if bias is not None: y.add_(bias.to(cdt))
         else:  # the base GEMM on x, the masked update on the dropped-out input
             saved = x_dropped.to(cdt).reshape(-1, d_in)
-            W24 = (weight24 if weight24 is not None and weight24.dtype == cdt else torch.sparse.to_sparse_semi_structured(W)) if semi_structured else W
+            fits = weight24 is not None and weight24.dtype == cdt and weight24.device == W.device  # else (moved, cast) compressed afresh
+            W24 = (weight24 if fits else torch.sparse.to_sparse_semi_structured(W)) if semi_structured else W
             y = F.linear(x2, W24, None if bias is None else bias.to(cdt))
             for c in rows: y[:, c].addmm_(saved, _masked_delta(W[c], A, B[c], scaling).t())
         ctx.save_for_backward(saved, weight, lora_A, lora_B)
