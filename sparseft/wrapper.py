@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 import torch
+import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import nn
 
 from .core import KERNELS, MODES, Masks, check_choice, layer_slices, prunable_params
 from .mask_ops import apply_masks, mask_checksum, validate_mask
-import torch.nn.functional as F
 from .sparse_lora import (SparseLoRAConfig, SparseLoRALayer, apply_sparse_lora, lora_layers, merge_and_unload,
                                   merge_sparse_lora, save_merged, unmerge_sparse_lora, validate_sparsity_preserved)
 from .validate import MODE_RULES
@@ -91,11 +91,6 @@ def _median_ms(fn: Callable, device: torch.device, repeats: int = 10) -> float:
         sync(); t = time.perf_counter(); fn(); sync(); times.append(time.perf_counter() - t)
     return 1e3 * sorted(times)[len(times) // 2]
 
-def _gemm_ms(sparse: torch.Tensor, tokens: int = 512) -> float:
-    "Median milliseconds of x W^T through a compressed weight, x `tokens` x d_in."
-    x = torch.randn(tokens, sparse.shape[1], device=sparse.device, dtype=sparse.dtype)
-    return _median_ms(lambda: F.linear(x, sparse), sparse.device)
-
 def _pays(w: torch.Tensor, m: torch.Tensor, sparse: torch.Tensor, tokens: int, recompress: bool) -> dict:
     "Dense against 2:4 for one weight shape at `tokens` tokens (with the compression of each call when `recompress`, as training pays it)."
     wd = (w.detach().to(sparse.dtype) * m.to(w.device, sparse.dtype)).contiguous()
@@ -111,7 +106,9 @@ def _choose_backend(backend: str, w: torch.Tensor, m: torch.Tensor, dtype: torch
     for b in ('cusparselt', 'cutlass'):
         _semi_structured_backend(b)
         sparse, _ = _compress_24(w, m, dtype)
-        if sparse is not None: ms[b] = round(_gemm_ms(sparse), 4)
+        if sparse is None: continue
+        x = torch.randn(512, sparse.shape[1], device=sparse.device, dtype=sparse.dtype)
+        ms[b] = round(_median_ms(lambda: F.linear(x, sparse), sparse.device), 4)
     return _semi_structured_backend(min(ms, key=ms.get) if ms else 'auto'), ms
 
 KERNEL_MODES: tuple[str, ...] = ('inference', 'sparse_to_sparse')  # the modes whose masked Linears can run on the 2:4 kernels
@@ -139,8 +136,8 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
     """Put each 2:4-masked Linear on the GPU's 2:4 kernels where the device takes it: a plain `nn.Linear`'s weight becomes a compressed
     2:4 tensor; a sparse_to_sparse `SparseLoRALayer` compresses its folded weight W0 + s (B A) * M for each forward (its base stays dense
     for the backward). With `faster_at`, each weight shape is timed once, dense against 2:4 (adapters with their per-step compression), and
-stays dense where dense is faster. Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'timings' (per shape, with
-`faster_at`), 'converted', 'dense': {name: why}}`."""
+    stays dense where dense is faster. Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'timings' (per shape, with
+    `faster_at`), 'converted', 'dense': {name: why}}`."""
     check_choice(backend, SEMI_STRUCTURED_BACKENDS, 'backend')
     for name, m in masks.items():  # all checked before anything changes; an adapter's own mask (its base's nonzeros) too: it is what gets compressed
         check_24(name, m)
