@@ -75,6 +75,7 @@ def compute_mask_files(model: str = 'minilm', # a model name (`fixtures.MODELS`)
                        seed: int = 0, # seed for calibration data and random masks
                        n: int = 2, # N of an N:M pattern
                        m: int = 4, # M of an N:M pattern
+                       transposable: bool = False, # N:M down the columns too (pattern 'nm'): the transpose is N:M as well
                        include: list[str] | None = None, # globs of parameters to prune
                        exclude: list[str] | None = None, # globs of parameters to leave dense
                        overwrite: bool = False, # replace mask files that hold other masks (else: refuse before writing anything)
@@ -84,7 +85,7 @@ def compute_mask_files(model: str = 'minilm', # a model name (`fixtures.MODELS`)
     levels = [check_sparsity(s) for s in sparsities]
     if not levels: raise ValueError("no sparsity given")
     gen = MaskGenerator(method=method, pattern=pattern, scope=scope, n=n, m=m, seed=seed, include=include, exclude=exclude,
-                        allocation=allocation, sequential=sequential)
+                        allocation=allocation, sequential=sequential, transposable=transposable)
     out = Path(out_dir)
     stems = {s: mask_file_stem(method, pattern, scope, s, n, m, extra=gen.file_labels) for s in levels}
     seed_everything(seed)
@@ -142,6 +143,7 @@ def sparseft_compute_masks(
     n_calib: int = 32, # calibration sequences
     seq_len: int = 128, # tokens per calibration sequence
     nm: str = '2:4', # N:M for pattern nm
+    transposable: bool = False, # pattern nm: N:M down the columns too, so the transpose is N:M (2:4 kernels in the backward as well)
     seed: int = 0, # seed for calibration data and random masks
     include: Param("globs of parameters to prune (default: every prunable parameter)", str, nargs='*') = None,
     exclude: Param("globs of parameters to leave dense (default: none)", str, nargs='*') = None,
@@ -161,7 +163,8 @@ def sparseft_compute_masks(
         output_dir = output_dir or f"masks/{Path(model).name}"
         df = compute_mask_files(model, output_dir, levels, method=method, pattern=pattern, scope=scope, allocation=allocation,
                                 sequential=True if sequential else None, calib_task=calib_task, n_calib=n_calib,
-                                seq_len=seq_len, seed=seed, n=n, m=m, include=include, exclude=exclude, overwrite=overwrite)
+                                seq_len=seq_len, seed=seed, n=n, m=m, transposable=transposable, include=include, exclude=exclude,
+                                overwrite=overwrite)
         print(df.to_string(index=False))
         kept = int((~df.written).sum())
         print(f"wrote {int(df.files.sum())} files to {output_dir} in {df.attrs['seconds']:.1f} s"

@@ -53,6 +53,7 @@ class MaskGenerator:
     scope: str = 'layer' # 'layer', 'global' or 'row'
     n: int = 2 # N of N:M ('nm')
     m: int = 4 # M of N:M ('nm')
+    transposable: bool = False # 'nm': N:M down each column of every m x m tile too, so the transpose is N:M (2:4 kernels for W and W^T)
     seed: int = 0 # seed of the 'random' pattern
     dim: int = 0 # 'structured': 0 prunes output rows, 1 input columns
     mlp_channels: bool = True # 'structured': prune MLP hidden channels jointly (see `CHANNEL_GROUPS`)
@@ -74,6 +75,8 @@ class MaskGenerator:
         if self.sequential is not None and not isinstance(self.sequential, bool):
             raise ValueError(f"sequential must be True, False or None (the method's default), got {self.sequential!r}")
         if self.method == 'sparsegpt': check_sparsegpt(self.pattern, self.scope, self.n, self.m, self.blocksize, self.damp)
+        if self.method == 'sparsegpt' and self.pattern == 'nm' and self.transposable:
+            raise ValueError("sparsegpt picks N:M groups column by column as it updates the weights; transposable N:M needs the whole tile: use a scoring method")
         if self.sequential:
             if self.method not in SEQUENTIAL_METHODS or self.pattern == 'random':
                 raise ValueError(f"sequential=True feeds each block the outputs of the pruned blocks before it, which changes only methods that read "
@@ -86,6 +89,8 @@ class MaskGenerator:
 
     def _check_options(self):
         if self.pattern == 'nm': check_nm(self.n, self.m)
+        if not isinstance(self.transposable, bool): raise ValueError(f"transposable must be True or False, got {self.transposable!r}")
+        if self.transposable and self.pattern != 'nm': raise ValueError(f"transposable applies to pattern 'nm' (N:M down the columns too), not {self.pattern!r}")
         if self.pattern == 'random' and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
         if self.pattern == 'structured': MASK_PATTERNS['structured'].build({}, [], 'layer', dim=self.dim, mlp_channels=self.mlp_channels)
@@ -154,6 +159,7 @@ class MaskGenerator:
                 ) -> dict:
         "What a mask file should record besides its header: allocation, calibration, `weights_updated`, each parameter's sparsity."
         md = {'allocation': self.allocation, 'sequential': self.is_sequential}
+        if self.pattern == 'nm' and self.transposable: md['transposable'] = True
         if self.allocation == 'owl': md |= {'owl_m': self.owl_m, 'owl_lambda': self.owl_lambda}
         if self.updates_weights: md |= {'weights_updated': self.method, 'blocksize': self.blocksize, 'damp': self.damp}
         md['layer_sparsity'] = {n: round(1 - int(mk.count_nonzero()) / mk.numel(), 6) for n, mk in masks.items()}
@@ -184,7 +190,7 @@ class MaskGenerator:
     @property
     def file_labels(self) -> tuple[str, ...]:
         "The settings beyond method, pattern, scope and sparsity that change the masks, as parts of a file name (`mask_ops.mask_file_stem`'s `extra`)."
-        return method_labels(self.method, self.allocation, self.sequential)
+        return method_labels(self.method, self.allocation, self.sequential) + (('transposable',) if self.pattern == 'nm' and self.transposable else ())
 
     def to_dict(self) -> dict:
         "The configuration as a plain dict (JSON/YAML-ready)."
@@ -253,7 +259,8 @@ def compute_nm_mask(model: nn.Module, # the model to mask (put back as found)
                     max_batches: int | None = None, # use at most this many batches
                     device: torch.device | str | None = None, # score on this device
                     progress: bool = False, # progress bar while scoring
+                    transposable: bool = False, # N:M down each column of every m x m tile too (the transpose is N:M)
                    ) -> Masks:
-    "N:M masks (2:4 by default) keeping the `n` most important of every `m` consecutive entries along the input dimension."
+    "N:M masks (2:4 by default) keeping the `n` most important of every `m` consecutive entries along the input dimension (and the output one, `transposable`)."
     scores = _model_scores(model, method, dataloader, include, exclude, normalize, max_batches, device, progress)
-    return compute_masks(scores, None, 'nm', 'layer', n=n, m=m)
+    return compute_masks(scores, None, 'nm', 'layer', n=n, m=m, transposable=transposable)

@@ -5,7 +5,7 @@
 # %% ../nbs/15_patterns.ipynb #0509f63e
 from __future__ import annotations
 
-import fnmatch, math, struct, zlib
+import fnmatch, functools, itertools, math, struct, zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, Iterable, Iterator, Sequence
@@ -17,8 +17,9 @@ from .core import (METHODS, PATTERNS, SCOPES, Masks, check_choice, check_sparsit
                            prunable_params)
 
 # %% auto #0
-__all__ = ['Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity', 'kth_smallest',
-           'MaskPattern', 'channel_groups', 'check_nm', 'check_pattern', 'compute_masks_levels', 'compute_masks']
+__all__ = ['Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'TRANSPOSABLE_MAX_M', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity',
+           'kth_smallest', 'MaskPattern', 'channel_groups', 'check_nm', 'is_nm', 'check_pattern',
+           'compute_masks_levels', 'compute_masks']
 
 # %% ../nbs/15_patterns.ipynb #2d3acd0d
 def prune_count(n: int, # entries (rows, channels) in the scope
@@ -419,9 +420,33 @@ def _nm_keep(groups: torch.Tensor, n: int) -> torch.Tensor:
         torch.ge(rank, m - n, out=keep[j])
     return keep.t()
 
-def _build_nm(scores, levels, scope, n: int = 2, m: int = 4):
-    "Masks keeping the `n` highest of every `m` consecutive entries of each row."
+TRANSPOSABLE_MAX_M = 4  # transposable N:M tries every m x m tile: 90 for 2:4, 2,040 for 2:5, millions beyond
+
+@functools.lru_cache(maxsize=None)
+def _tile_patterns(n: int, m: int) -> torch.Tensor:
+    "[P, m*m] float32: every m x m 0/1 tile with n ones in each row and each column, in lexicographic order (90 for 2:4)."
+    rows = [r for r in itertools.product((0, 1), repeat=m) if sum(r) == n]
+    tiles = [t for t in itertools.product(rows, repeat=m) if all(sum(c) == n for c in zip(*t))]
+    return torch.tensor(tiles, dtype=torch.float32).reshape(len(tiles), m * m)
+
+def _nm_tiles_into(name: str, x: torch.Tensor, n: int, m: int, out: torch.Tensor) -> None:
+    "`out` = each m x m tile of `x`'s rows the tile of n per row and per column with the highest score sum (ties: the first pattern)."
+    if torch.isnan(x).any(): raise ValueError(f"scores of {name!r} contain NaN")
+    C, pats = x.shape[-1], _tile_patterns(n, m).to(x.device)
+    x2, o2 = x.reshape(-1, C), out.view(-1, C)
+    step = m * max(1, _chunk_size(x, None) // (C // m * len(pats)))  # rows per step: bounds the [tiles, patterns] sums
+    for r in range(0, x2.shape[0], step):
+        t = x2[r:r + step].float()
+        b = t.shape[0] // m
+        sums = t.view(b, m, C // m, m).transpose(1, 2).reshape(-1, m * m) @ pats.t()
+        o2[r:r + step] = pats[sums.argmax(1)].bool().view(b, C // m, m, m).transpose(1, 2).reshape(b * m, C)
+
+def _build_nm(scores, levels, scope, n: int = 2, m: int = 4, transposable: bool = False):
+    "Masks keeping the `n` highest of every `m` consecutive entries of each row (`transposable`: n per row and per column of each m x m tile)."
     s_nm = check_nm(n, m)
+    if not isinstance(transposable, bool): raise ValueError(f"transposable must be True or False, got {transposable!r}")
+    if transposable and m > TRANSPOSABLE_MAX_M:
+        raise ValueError(f"transposable N:M picks the best of every m x m tile pattern, which is practical for m <= {TRANSPOSABLE_MAX_M}; got m={m}")
     names = list(scores)
     targets = [resolve_sparsity(lv, names) for lv in levels]
     for lv, t in zip(levels, targets):
@@ -432,17 +457,31 @@ def _build_nm(scores, levels, scope, n: int = 2, m: int = 4):
     for name, x in scores.items():
         if x.ndim < 2 or x.shape[-1] % m:
             raise ValueError(f"pattern 'nm' needs rows whose length is a multiple of m={m}; {name!r} has shape {tuple(x.shape)}")
+        if transposable and x.shape[-2] % m:
+            raise ValueError(f"transposable N:M needs a number of rows that is a multiple of m={m} too; {name!r} has shape {tuple(x.shape)}")
         outs = _new_masks(x, levels)
         todo = [o for o, t in zip(outs, targets) if t[name]]
         for o, t in zip(outs, targets):
             if not t[name]: o.fill_(True)
         if todo:
-            step = max(m, _chunk_size(x, None) // m * m)
-            first = todo[0].view(-1)
-            for start, c in _chunks(x, step, native=True): first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)  # bf16/fp16 compare exactly as they are
+            step, first = max(m, _chunk_size(x, None) // m * m), todo[0].view(-1)
+            if transposable: _nm_tiles_into(name, x, n, m, todo[0])
+            else:
+                for start, c in _chunks(x, step, native=True): first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)  # bf16/fp16 compare exactly as they are
             for o in todo[1:]: o.copy_(todo[0])
         for mk, o in zip(masks, outs): mk[name] = o
     return masks
+
+# %% ../nbs/15_patterns.ipynb #3e14c87d
+def is_nm(mask: torch.Tensor, # a mask (True = keep); its last two dimensions are a matrix
+          n: int = 2, # at most n kept ...
+          m: int = 4, # ... of every m consecutive entries of each row
+          transposable: bool = False, # also of every m consecutive entries of each column
+         ) -> bool:
+    "Whether `mask` keeps at most `n` of every `m` consecutive entries along each row (and, with `transposable`, along each column)."
+    check_nm(n, m)
+    def fits(t: torch.Tensor) -> bool: return t.ndim >= 2 and t.shape[-1] % m == 0 and bool((t.reshape(-1, m).sum(1) <= n).all())
+    return fits(mask) and (not transposable or fits(mask.transpose(-1, -2)))
 
 # %% ../nbs/15_patterns.ipynb #bd6dadee
 MASK_PATTERNS: dict[str, MaskPattern] = {
@@ -450,7 +489,7 @@ MASK_PATTERNS: dict[str, MaskPattern] = {
     'structured': MaskPattern(_build_structured, ('layer',), ('dim', 'mlp_channels'),
                               why_not="structured pruning ranks whole channels inside one layer: rows of different layers "
                                       "differ in size and score scale (no 'global'), and a row is the unit it prunes (no 'row')"),
-    'nm': MaskPattern(_build_nm, ('layer',), ('n', 'm'),
+    'nm': MaskPattern(_build_nm, ('layer',), ('n', 'm', 'transposable'),
                       why_not="N:M keeps N of every M consecutive entries of each row, which is local by definition"),
     'random': MaskPattern(_build_random, ('layer', 'global', 'row'), ('seed',)),
 }
@@ -489,7 +528,7 @@ def compute_masks(scores: Mapping[str, torch.Tensor], # name -> scores (a dict, 
                   sparsity: Sparsity | None, # fraction to prune, or {glob: fraction}; None for 'nm' (= 1 - n/m)
                   pattern: str = 'unstructured', # a name in `MASK_PATTERNS`
                   scope: str = 'layer', # 'layer', 'global' or 'row' (see the table above)
-                  **options, # the pattern's options: `seed` (random), `dim`, `mlp_channels` (structured), `n`, `m` (nm)
+                  **options, # the pattern's options: `seed` (random), `dim`, `mlp_channels` (structured), `n`, `m`, `transposable` (nm)
                  ) -> Masks:
     "Masks (name -> bool tensor, True = keep) pruning the lowest scores in the given pattern and scope; exact counts, ties by lowest index."
     return compute_masks_levels(scores, [sparsity], pattern, scope, options)[0]
