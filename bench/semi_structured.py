@@ -16,9 +16,10 @@ Three parts, each printing its times and the ratio dense / 2:4 (above 1: the spa
     (one forward over the prompt) and decode tokens/s (greedy `generate` of N new tokens minus that of 1: the prefill cancels).
 (c) one training step (forward, backward, AdamW) on the same pruned model: PEFT LoRA on the dense-with-zeros model vs sparseft's
     sparse LoRA in sparse_to_sparse mode on the dense kernels and on the 2:4 kernels (`kernels='semi_structured'`: the folded weight
-    compressed and multiplied on the 2:4 kernels in each forward; backward dense), with the first step's loss of each, and the floor
-    of the 2:4 step against PEFT's from its GEMM work, (1/k + 2) / 2 with k part (a)'s 2:4 speed-up: exact masked gradients cost a
-    third weight-sized GEMM, so no k brings it under PEFT's step.
+    compressed and multiplied on the 2:4 kernels in each forward; backward dense), and on transposable 2:4 masks with the backward's
+    input gradient g W_f on the 2:4 kernels too (W_f^T compressed each step), with the first step's loss of each, and the floors of
+    the 2:4 steps against PEFT's from their GEMM work, (1/k + 2) / 2 and (2/k + 1) / 2 with k part (a)'s 2:4 speed-up: exact masked
+    gradients cost a third weight-sized GEMM, so no k <= 2 brings either under PEFT's step.
 
 Times are medians of `--repeats` runs after a warmup, synchronised on CUDA. Where the kernels are not available (CPU, older GPUs)
 the 2:4 side is the fallback the wrapper reports, and the ratios are about 1.
@@ -140,6 +141,7 @@ def bench_model(p: dict, device: str, repeats: int):
 
 def bench_train(p: dict, device: str, repeats: int):
     from peft import LoraConfig, get_peft_model
+    from sparseft.mask_generator import compute_nm_mask
     from sparseft.mask_ops import apply_masks
     from sparseft.sparse_lora import SparseLoRAConfig, apply_sparse_lora
     from sparseft.wrapper import to_semi_structured
@@ -147,38 +149,42 @@ def bench_train(p: dict, device: str, repeats: int):
     print(f"(c) one training step, batch {b} x {n} tokens, r=16, bf16: PEFT LoRA vs sparse LoRA sparse_to_sparse on 2:4 masks, dense and 2:4 kernels")
     base, masks = pruned_model(p, device)
     ids = torch.randint(0, p['model']['vocab_size'], (b, n), device=device, generator=torch.Generator(device=device).manual_seed(0))
+    tmasks = compute_nm_mask(base, 2, 4, include=[f'*.{x}.weight' for x in PROJECTIONS], transposable=True)  # W^T 2:4 too
     times, notes = {}, {}
-    for variant in ('peft', 'sparse_to_sparse', 'sparse_to_sparse 2:4'):
-        model = copy.deepcopy(base)
+    for variant in ('peft', 'sparse_to_sparse', 'sparse_to_sparse 2:4', '2:4 transposable'):
+        model, vmasks = copy.deepcopy(base), tmasks if variant == '2:4 transposable' else masks
         if variant == 'peft':
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
                 model = get_peft_model(apply_masks(model, masks), LoraConfig(r=16, lora_alpha=32, target_modules=list(PROJECTIONS), init_lora_weights='gaussian'),
                                        autocast_adapter_dtype=False)
         else:
-            model = apply_sparse_lora(model, masks, SparseLoRAConfig(r=16, alpha=32, target_modules=list(PROJECTIONS), modules_to_save=None, init='gaussian'))
-            if variant.endswith('2:4'):
+            model = apply_sparse_lora(model, vmasks, SparseLoRAConfig(r=16, alpha=32, target_modules=list(PROJECTIONS), modules_to_save=None, init='gaussian'))
+            if '2:4' in variant:
                 with warnings.catch_warnings(record=True):
                     warnings.simplefilter('always')
-                    report = to_semi_structured(model, masks)
-                notes[variant] = (f"{len(report['converted'])} of {len(masks)} on the 2:4 kernels ({report['backend']})" if report['converted'] else
+                    report = to_semi_structured(model, vmasks)
+                notes[variant] = (f"{len(report['converted'])} of {len(vmasks)} on the 2:4 kernels ({report['backend']}), "
+                                  f"{len(report['backward24'])} with their backward's g W_f too" if report['converted'] else
                                   f"fallback: {next(iter(report['dense'].values()), '')[:60]}")
         opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
         def step():
             loss = model(input_ids=ids, labels=ids).loss; loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
             return loss
-        first = step().item()  # the same for every variant up to rounding: B = 0 at the start, so each is the pruned model's loss
+        first = step().item()  # B = 0 at the start, so each is its pruned model's loss: the same for every variant on the same masks
         times[variant] = timed(step, device, repeats, warmup=1)
         notes[variant] = f"first loss {first:.4f}" + (f"; {notes[variant]}" if variant in notes else '')
         del model, opt
     for k, t in times.items(): print(f"  {k:>20}: {t * 1e3:9.1f} ms/step  {notes[k]}")
     s2s, s24, peft = times['sparse_to_sparse'], times['sparse_to_sparse 2:4'], times['peft']
-    print(f"  sparse_to_sparse / PEFT: {s2s / peft:.2f}x step time; on the 2:4 kernels: {s24 / peft:.2f}x PEFT, {s24 / s2s:.2f}x the dense kernels")
+    print(f"  sparse_to_sparse / PEFT: {s2s / peft:.2f}x step time; on the 2:4 kernels: {s24 / peft:.2f}x PEFT, {s24 / s2s:.2f}x the dense kernels; "
+          f"transposable, backward on 2:4 too: {times['2:4 transposable'] / peft:.2f}x PEFT, {times['2:4 transposable'] / s2s:.2f}x the dense kernels")
     # weight-sized GEMMs per projection and step: PEFT 2 (x W^T, g W); exact sparse_to_sparse 3 (x W_f^T, g W_f, (g^T x) * M), the first on 2:4
     k = statistics.mean(SPEEDUPS) if SPEEDUPS else None
-    print(f"  GEMM-work floor of the 2:4 step vs PEFT: (1/k + 2) / 2 = {(1 / k + 2) / 2:.2f}x with k = {k:.2f} (part (a)'s 2:4 speed-up at "
-          f"{p['tokens'][-1]} tokens); >= 1.0x for any k" if k else "  GEMM-work floor of the 2:4 step vs PEFT: (1/k + 2) / 2 >= 1.0x for any "
-          "2:4 speed-up k of the forward GEMM (run part (a) for k)")
+    print(f"  GEMM-work floors vs PEFT: forward on 2:4 (1/k + 2) / 2 = {(1 / k + 2) / 2:.2f}x, forward and g W_f on 2:4 (2/k + 1) / 2 = "
+          f"{(2 / k + 1) / 2:.2f}x, with k = {k:.2f} (part (a)'s 2:4 speed-up at {p['tokens'][-1]} tokens); >= 1.0x for any k <= 2" if k else
+          "  GEMM-work floors vs PEFT: (1/k + 2) / 2 and, with transposable masks, (2/k + 1) / 2: >= 1.0x for any 2:4 speed-up k <= 2 "
+          "(run part (a) for k)")
 
 def main(argv: list[str] | None = None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)

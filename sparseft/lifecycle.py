@@ -170,8 +170,9 @@ def wrap(self: Run, gradient_checkpointing: bool | None = None, # recompute acti
     if c.kernels != 'dense':  # sparse_to_sparse on the 2:4 kernels where the device has them (TrainConfig checked the mode)
         report = to_semi_structured(model, self.masks, dtype=torch.bfloat16 if c.bf16 and self.device.type == 'cuda' else None,
                                     faster_at=c.batch_size * c.max_length if c.kernels == 'auto' else None)
-        self.log.info('kernels %s: %d of %d masked Linears on the 2:4 kernels (backend %s)%s', c.kernels, len(report['converted']), len(self.masks),
-                      report['backend'], ''.join(f"; dense: {why}" for why in sorted(set(report['dense'].values()))[:2]))
+        back = f", {len(report['backward24'])} with the backward's g W on them too (transposable masks)" if report['backward24'] else ''
+        self.log.info('kernels %s: %d of %d masked Linears on the 2:4 kernels (backend %s)%s%s', c.kernels, len(report['converted']), len(self.masks),
+                      report['backend'], back, ''.join(f"; dense: {why}" for why in sorted(set(report['dense'].values()))[:2]))
     if c.gradient_checkpointing if gradient_checkpointing is None else gradient_checkpointing:
         if hasattr(model, 'activation_checkpointing_enable'): model.activation_checkpointing_enable({'use_reentrant': False})  # transformers >= 5
         else: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})

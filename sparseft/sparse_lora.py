@@ -5,7 +5,7 @@
 # %% ../nbs/40_sparse_lora.ipynb #4e35fbd8
 from __future__ import annotations
 
-import fnmatch, functools, json, math, os, re, shutil, tempfile, threading
+import fnmatch, functools, json, math, os, re, shutil, tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -18,16 +18,19 @@ from fastcore.basics import patch
 from torch import nn
 
 from . import __version__
-from .core import KERNELS, MODES, Masks, atomic_write_bytes, check_choice, layer_slices, move_files
+from .core import MODES, Masks, atomic_write_bytes, check_choice, layer_slices, move_files
 from .fixtures import quiet_transformers
 from .mask_ops import apply_masks, mask_checksum, save_mask, validate_mask
+from .lora_kernels import CHUNK_ELEMENTS, SparseLoRAFunction, sparse_lora_linear
+
+_all_ = ['CHUNK_ELEMENTS', 'SparseLoRAFunction', 'sparse_lora_linear']  # from `sparseft.lora_kernels` (40a_lora_kernels), given here too
 
 # %% auto #0
 __all__ = ['DTYPES', 'ADAPTER_INITS', 'DEFAULT_TARGETS', 'DEFAULT_MODULES_TO_SAVE', 'ALL_LINEAR', 'SEQ_CLS_HEADS',
-           'CHUNK_ELEMENTS', 'LORA_FORWARDS', 'LORA_FORMAT', 'MERGED_FORMATS', 'match_module', 'SparseLoRAConfig',
-           'SparseLoRAFunction', 'sparse_lora_linear', 'SparseLoRALayer', 'lora_layers', 'find_target_modules',
-           'apply_sparse_lora', 'merge_sparse_lora', 'unmerge_sparse_lora', 'merge_and_unload',
-           'validate_sparsity_preserved', 'lora_state_dict', 'save_lora', 'load_lora', 'save_merged']
+           'LORA_FORWARDS', 'LORA_FORMAT', 'MERGED_FORMATS', 'match_module', 'SparseLoRAConfig', 'SparseLoRALayer',
+           'lora_layers', 'find_target_modules', 'apply_sparse_lora', 'merge_sparse_lora', 'unmerge_sparse_lora',
+           'merge_and_unload', 'validate_sparsity_preserved', 'lora_state_dict', 'save_lora', 'load_lora',
+           'save_merged', 'CHUNK_ELEMENTS', 'SparseLoRAFunction', 'sparse_lora_linear']
 
 # %% ../nbs/40_sparse_lora.ipynb #5d957dea
 DTYPES: dict[str, torch.dtype] = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16,
@@ -120,124 +123,6 @@ class SparseLoRAConfig:
             raise ValueError(f"unknown SparseLoRAConfig field(s) {', '.join(map(repr, bad))}; known: {', '.join(sorted(known))}")
         return cls(**d)
 
-# %% ../nbs/40_sparse_lora.ipynb #65501dff
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-    "The dtype `F.linear` would compute in: autocast's when it is on for `x`'s device, else `x`'s."
-    device = x.device.type
-    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
-
-CHUNK_ELEMENTS: dict[str, int] = {'cpu': 1 << 20}  # device type -> entries in one block of a weight-shaped temporary; other devices: one block
-
-def _chunks(n: int, other: int, device_type: str) -> list[slice]:
-    "Slices of `n` rows (or columns) so that a block of `n x other` has at most CHUNK_ELEMENTS[device_type] entries."
-    budget = CHUNK_ELEMENTS.get(device_type)
-    if not budget or n * other <= budget: return [slice(0, n)]
-    step = max(64, budget // other // 64 * 64)
-    return [slice(i, min(n, i + step)) for i in range(0, n, step)]
-
-class _Workspace(threading.local):
-    "Per-thread scratch for the blocked temporaries on CPU: reused, so never re-allocated nor page-faulted."
-    def __init__(self): self.buffers = {}
-
-    def get(self, slot: str, shape: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
-        "An uninitialised tensor of `shape` like `like`: a view of this thread's buffer `slot` on chunked devices, else new."
-        budget = CHUNK_ELEMENTS.get(like.device.type)
-        if not budget: return like.new_empty(shape)
-        n, key = shape[0] * shape[1], (slot, like.dtype, like.device)
-        buf = self.buffers.get(key)
-        if buf is None or buf.numel() < n: buf = self.buffers[key] = like.new_empty(n)
-        return buf[:n].view(shape)
-
-_WORKSPACE = _Workspace()
-
-def _keep(W: torch.Tensor) -> torch.Tensor:
-    "The mask M = (W != 0) as 0/1 in W's dtype (on CPU, comparing into floats and multiplying by them is ~10x faster than with bools)."
-    if W.device.type == 'cpu': return torch.ne(W, 0, out=_WORKSPACE.get('keep', W.shape, W))
-    return (W != 0).to(W.dtype)
-
-def _fold(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, scaling: float, keep: torch.Tensor | None = None) -> torch.Tensor:
-    "W + s (B A) * M with M = (W != 0) unless given, shaped like W (W, A, B may be row or column blocks)."
-    keep = _keep(W) if keep is None else keep
-    return torch.addmm(W, B, A, alpha=scaling, out=_WORKSPACE.get('block', W.shape, W)).mul_(keep)
-
-def _masked_delta(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, scaling: float, keep: torch.Tensor | None = None) -> torch.Tensor:
-    "s (B A) * M with M = (W != 0) unless given."
-    keep = _keep(W) if keep is None else keep
-    return torch.mm(B * scaling, A, out=_WORKSPACE.get('block', W.shape, W)).mul_(keep)
-
-class SparseLoRAFunction(torch.autograd.Function):
-    "y = x W^T + b + s x_d ((B A) * (W != 0))^T with a memory-lean backward; x_d = None means no dropout (x_d = x)."
-    @staticmethod
-    def forward(ctx, x, x_dropped, weight, bias, lora_A, lora_B, scaling, semi_structured=False, weight24=None):
-        cdt = _compute_dtype(x)
-        W, A, B = weight.to(cdt), lora_A.to(cdt), lora_B.to(cdt)
-        d_out, d_in = W.shape
-        x2 = x.to(cdt).reshape(-1, d_in)
-        rows = _chunks(d_out, d_in, W.device.type)
-        semi_structured = semi_structured and cdt in (torch.float16, torch.bfloat16)  # the 2:4 kernels take 16-bit floats only
-        if semi_structured and x_dropped is None:  # the folded weight is 2:4 (W's mask): compressed afresh (torch's backend), one 2:4 GEMM
-            saved, y = x2, F.linear(x2, torch.sparse.to_sparse_semi_structured(_fold(W, A, B, scaling)), None if bias is None else bias.to(cdt))
-        elif x_dropped is None:  # one GEMM per row block of the folded weight, written into y's columns
-            y, saved = x2.new_empty(x2.shape[0], d_out), x2
-            for c in rows: torch.mm(x2, _fold(W[c], A, B[c], scaling).t(), out=y[:, c])
-            if bias is not None: y.add_(bias.to(cdt))
-        else:  # the base GEMM on x, the masked update on the dropped-out input
-            saved = x_dropped.to(cdt).reshape(-1, d_in)
-            fits = weight24 is not None and weight24.dtype == cdt and weight24.device == W.device  # else (moved, cast) compressed afresh
-            W24 = (weight24 if fits else torch.sparse.to_sparse_semi_structured(W)) if semi_structured else W
-            y = F.linear(x2, W24, None if bias is None else bias.to(cdt))
-            for c in rows: y[:, c].addmm_(saved, _masked_delta(W[c], A, B[c], scaling).t())
-        ctx.save_for_backward(saved, weight, lora_A, lora_B)
-        ctx.scaling, ctx.cdt, ctx.dropout, ctx.shape = scaling, cdt, x_dropped is not None, x.shape
-        ctx.dtypes = (x.dtype, None if x_dropped is None else x_dropped.dtype, None if bias is None else bias.dtype)
-        return y.view(*x.shape[:-1], d_out)
-
-    @staticmethod
-    def backward(ctx, g):
-        xs, weight, lora_A, lora_B = ctx.saved_tensors
-        s, cdt = ctx.scaling, ctx.cdt
-        W, A, B = weight.to(cdt), lora_A.to(cdt), lora_B.to(cdt)
-        d_out, d_in = W.shape
-        g2 = g.reshape(-1, d_out).to(cdt)
-        need_x, need_xd, _, need_b, need_A, need_B = ctx.needs_input_grad[:6]
-        x_dtype, xd_dtype, b_dtype = ctx.dtypes
-        need_fold = need_xd or (need_x and not ctx.dropout)  # the gradient that goes through the masked update
-        dx = torch.mm(g2, W) if need_x and ctx.dropout else None
-        d_in_fold = g2.new_empty(g2.shape[0], d_in) if need_fold else None
-        dA = A.new_empty(A.shape) if need_A else None
-        dB = B.new_zeros(B.shape) if need_B else None
-        for c in _chunks(d_in, d_out, W.device.type):  # column blocks: every output is written in place
-            keep = _keep(W[:, c])
-            if need_fold:
-                T = _fold(W[:, c], A[:, c], B, s, keep) if not ctx.dropout else _masked_delta(W[:, c], A[:, c], B, s, keep)
-                torch.mm(g2, T, out=d_in_fold[:, c])
-            if need_A or need_B:
-                G = torch.mm(g2.t(), xs[:, c], out=_WORKSPACE.get('block', (d_out, c.stop - c.start), W)).mul_(keep)  # masked gradient (T is done)
-                if need_A: torch.mm(B.t(), G, out=dA[:, c])
-                if need_B: dB.addmm_(G, A[:, c].t())
-        shape = (*ctx.shape[:-1], d_in)
-        if ctx.dropout: dxd = None if d_in_fold is None else d_in_fold.view(shape).to(xd_dtype)
-        else: dxd, dx = None, d_in_fold
-        dx = None if dx is None else dx.view(shape).to(x_dtype)
-        db = g2.sum(0).to(b_dtype) if need_b else None
-        dA = None if dA is None else dA.mul_(s).to(lora_A.dtype)
-        dB = None if dB is None else dB.mul_(s).to(lora_B.dtype)
-        return dx, dxd, None, db, dA, dB, None, None, None
-
-def sparse_lora_linear(x: torch.Tensor, # input, [..., d_in]
-                       weight: torch.Tensor, # the pruned frozen base W0, [d_out, d_in]; its zeros are the mask
-                       bias: torch.Tensor | None, # the base's bias, [d_out], or None
-                       lora_A: torch.Tensor, # [r, d_in]
-                       lora_B: torch.Tensor, # [d_out, r]
-                       scaling: float, # s = alpha / r
-                       x_dropped: torch.Tensor | None = None, # the adapters' input after dropout; None = x (no dropout)
-                       kernels: str = 'dense', # forward GEMM: 'dense', or 'semi_structured' (2:4 masks, 16-bit compute, a GPU's 2:4 kernels)
-                       weight24: torch.Tensor | None = None, # 'semi_structured' with dropout: W0 already compressed (else compressed per call)
-                      ) -> torch.Tensor:
-    "x W0^T + b + s x_d ((B A) * (W0 != 0))^T, with gradients for x, A, B (and b) that never keep a weight-sized temporary."
-    check_choice(kernels, KERNELS[:2], 'kernels')  # 'auto' is a per-layer choice: `wrapper.to_semi_structured`
-    return SparseLoRAFunction.apply(x, x_dropped, weight, bias, lora_A, lora_B, scaling, kernels == 'semi_structured', weight24)
-
 # %% ../nbs/40_sparse_lora.ipynb #dc0bedca
 def _lora_unmasked(layer: SparseLoRALayer, x: torch.Tensor) -> torch.Tensor:
     "dense and sparse_to_dense: PEFT's LoRA, base(x) + s B A dropout(x)."
@@ -248,7 +133,8 @@ def _lora_unmasked(layer: SparseLoRALayer, x: torch.Tensor) -> torch.Tensor:
 def _lora_masked(layer: SparseLoRALayer, x: torch.Tensor) -> torch.Tensor:
     "sparse_to_sparse: x W0^T + b + s dropout(x) ((B A) * M)^T."
     xd = layer.dropout(x) if layer.training and layer.dropout_p > 0 else None
-    return sparse_lora_linear(x, layer.base.weight, layer.base.bias, layer.lora_A, layer.lora_B, layer.scaling, xd, layer.kernels, layer.weight24)
+    return sparse_lora_linear(x, layer.base.weight, layer.base.bias, layer.lora_A, layer.lora_B, layer.scaling, xd, layer.kernels, layer.weight24,
+                              layer.backward24, layer.weight24t)
 
 LORA_FORWARDS: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
     'dense': _lora_unmasked, 'sparse_to_dense': _lora_unmasked, 'sparse_to_sparse': _lora_masked}
@@ -298,6 +184,7 @@ class SparseLoRALayer(nn.Module):
         self.merged = False
         self.register_buffer('_unmerged', None, persistent=False)  # the pruned base, kept while merged
         self.kernels, self.weight24 = 'dense', None  # 'sparse_to_sparse' on a GPU's 2:4 kernels: `wrapper.to_semi_structured` sets them
+        self.backward24, self.weight24t = False, None  # and, for a transposable 2:4 mask, the input gradient's GEMM on them too
 
     @property
     def weight(self) -> nn.Parameter: return self.base.weight

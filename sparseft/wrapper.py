@@ -17,6 +17,7 @@ from torch import nn
 
 from .core import KERNELS, MODES, Masks, check_choice, layer_slices, prunable_params
 from .mask_ops import apply_masks, mask_checksum, validate_mask
+from .patterns import is_nm
 from .sparse_lora import (SparseLoRAConfig, SparseLoRALayer, apply_sparse_lora, lora_layers, merge_and_unload,
                                   merge_sparse_lora, save_merged, unmerge_sparse_lora, validate_sparsity_preserved)
 from .validate import MODE_RULES
@@ -135,15 +136,15 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
                       ) -> dict:
     """Put each 2:4-masked Linear on the GPU's 2:4 kernels where the device takes it: a plain `nn.Linear`'s weight becomes a compressed
     2:4 tensor; a sparse_to_sparse `SparseLoRALayer` compresses its folded weight W0 + s (B A) * M for each forward (its base stays dense
-    for the backward). With `faster_at`, each weight shape is timed once, dense against 2:4 (adapters with their per-step compression), and
+    for the backward), and where the mask is transposable 2:4 (`patterns.is_nm`) its transpose for the backward's g W too. With `faster_at`, each weight shape is timed once, dense against 2:4 (adapters with their per-step compression), and
     stays dense where dense is faster. Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'timings' (per shape, with
-    `faster_at`), 'converted', 'dense': {name: why}}`."""
+    `faster_at`), 'converted', 'backward24' (adapters whose backward is on 2:4 too), 'dense': {name: why}}`."""
     check_choice(backend, SEMI_STRUCTURED_BACKENDS, 'backend')
     for name, m in masks.items():  # all checked before anything changes; an adapter's own mask (its base's nonzeros) too: it is what gets compressed
         check_24(name, m)
         if isinstance(layer := model.get_submodule(name.rpartition('.')[0]) if '.' in name else None, SparseLoRALayer) and layer.mode == 'sparse_to_sparse':
             check_24(f"{name} (the adapter's base)", layer.base_weight != 0)
-    report, chosen, measured = {'backend': None, 'backend_ms': {}, 'timings': {}, 'converted': [], 'dense': {}}, None, set()
+    report, chosen, measured = {'backend': None, 'backend_ms': {}, 'timings': {}, 'converted': [], 'backward24': [], 'dense': {}}, None, set()
     for name, m in masks.items():
         mod_name, _, attr = name.rpartition('.')
         module = model.get_submodule(mod_name) if mod_name else model
@@ -162,7 +163,11 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
             if (t := report['timings'][shape])['faster'] == 'dense':
                 report['dense'][name] = (f"kernels='auto': dense is faster for {shape} at {faster_at} tokens ({t['dense_ms']:.3g} ms against "
                                          f"{t['semi_structured_ms']:.3g} ms on 2:4)"); measured.add(name); continue
-        if adapter: module.kernels, module.weight24 = 'semi_structured', sparse if module.dropout_p > 0 else None  # kept: the dropout path's base GEMM
+        if adapter:
+            module.kernels, module.weight24 = 'semi_structured', sparse if module.dropout_p > 0 else None  # kept: the dropout path's base GEMM
+            if is_nm(w != 0, transposable=True) and (wt := _compress_24(w.t(), m.t(), dtype)[0]) is not None:  # W^T is 2:4: the backward's g W too
+                module.backward24, module.weight24t = True, wt if module.dropout_p > 0 else None
+                report['backward24'].append(name)
         else: module.weight = nn.Parameter(sparse, requires_grad=False)
         report['converted'].append(name); report['backend'] = chosen
     if unmeasured := [n for n in report['dense'] if n not in measured]:  # 'auto' choosing dense is not worth a warning
