@@ -217,6 +217,7 @@ def sparseft_train(
     scope: Param(_cfg("scope of computed masks", 'scope'), str) = None,
     allocation: Param(_cfg("uniform or owl: how computed masks spread the sparsity over layers", 'allocation'), str) = None,
     sequential: bool = False, # computed masks calibrate block by block (wanda; sparsegpt always does)
+    transposable: bool = False, # computed nm masks are N:M down the columns too (the 2:4 kernels serve the backward as well)
     sparsity: Param(_cfg("sparsity of computed masks", default='none: no masks'), float) = None,
     n_calib: Param(_cfg("calibration examples of data-driven methods", 'n_calib'), int) = None,
     calib_task: Param(_cfg("calibration task", default='imdb-lm for causal LMs, else rt-sentiment'), str) = None,
@@ -253,6 +254,7 @@ def sparseft_train(
     with cli_errors('sparseft_train', debug=debug):
         given = {k: v for k, v in locals().items() if k in _TRAIN_FLAGS}
         if sequential: given['sequential'] = True
+        if transposable: given['transposable'] = True
         given['results_dir'] = renamed_flag('sparseft_train', 'results_dir', results_dir, runs_dir)
         opts = {k: v for k, v in dict(launcher=launcher, num_csx=num_csx, mount_dirs=mount_dirs, python_paths=python_paths,
                                       base_yaml=base_yaml, dry_run=dry_run or None).items() if v is not None}

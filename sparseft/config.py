@@ -16,7 +16,7 @@ import torch
 import yaml
 from torch.utils.data import DistributedSampler
 
-from .core import KERNELS, atomic_write_text, check_choice, check_sparsity, method_label, sparsity_label
+from .core import KERNELS, atomic_write_text, check_choice, check_sparsity, method_label, pattern_label, sparsity_label
 from .data import TASKS
 from .fixtures import MODELS
 from .mask_ops import load_mask
@@ -93,6 +93,7 @@ class TrainConfig:
     scope: str = 'layer' # scope of computed masks (`core.SCOPES`)
     allocation: str = 'uniform' # how computed masks spread the sparsity over layers (`oneshot.ALLOCATIONS`: 'uniform', 'owl')
     sequential: bool | None = None # calibrate computed masks block by block (wanda, sparsegpt); None: the method's default
+    transposable: bool = False # pattern 'nm': computed masks N:M down the columns too, so the 2:4 kernels serve the backward as well
     sparsity: float | None = None # sparsity of computed masks, in [0, 1); None: no computed masks
     n_calib: int = 64 # calibration examples for data-driven methods
     calib_task: str | None = None # calibration task (None: `data.calibration_data`'s default for the model)
@@ -139,7 +140,10 @@ class TrainConfig:
         if self.sparsity is not None: self.sparsity = check_sparsity(self.sparsity)
         if self.masks is None and self.sparsity is not None:
             MaskGenerator(method=self.method, pattern=self.pattern, scope=self.scope, allocation=self.allocation,
-                          sequential=self.sequential)  # validates them together
+                          sequential=self.sequential, transposable=self.transposable)  # validates them together
+        elif self.transposable is not False:
+            raise ValueError(f"transposable={self.transposable!r} is for computed N:M masks (pattern 'nm' with a sparsity), "
+                             f"not {'a mask file' if self.masks is not None else 'a run without masks'}")
         if self.masks is not None and self.sparsity is not None:
             raise ValueError(f"give masks (a mask file: {self.masks}) or sparsity (masks computed on the fly: {self.sparsity}), not both")
         if self.mask_file is not None and (self.sparsity is None or self.masks is not None):
@@ -238,13 +242,13 @@ def lr_factor(step: int, # optimizer steps done so far
 
 # %% ../nbs/51a_config.ipynb #adf61def
 HASH_EXCLUDE: tuple[str, ...] = ('results_dir', 'device', 'checkpoint_every', 'log_every', 'mask_file')
-NEW_FIELDS: dict = {'allocation': 'uniform', 'sequential': None, 'kernels': 'dense'}  # TrainConfig fields added after run ids existed, with their defaults
+NEW_FIELDS: dict = {'allocation': 'uniform', 'sequential': None, 'kernels': 'dense', 'transposable': False}  # TrainConfig fields added after run ids existed, with their defaults
 
 def mask_generator(config: TrainConfig, # a run with computed masks
                   ) -> MaskGenerator:
     "The `MaskGenerator` of a run's computed masks."
     return MaskGenerator(method=config.method, pattern=config.pattern, scope=config.scope, seed=config.seed, allocation=config.allocation,
-                         sequential=config.sequential)
+                         sequential=config.sequential, transposable=config.transposable)
 
 def _label(text: str) -> str:
     return re.sub(r'[^A-Za-z0-9.+-]+', '-', text).strip('-') or 'x'
@@ -281,9 +285,10 @@ def run_id(config: TrainConfig, # the run's configuration
     if config.masks is not None:
         info = mask_file_info(config.masks)
         d['mask_sha256'] = info.get('sha256')
-        method, pattern, sparsity = info.get('method') or 'file', info.get('pattern') or 'file', info.get('sparsity', info.get('achieved_sparsity'))
+        method, sparsity = info.get('method') or 'file', info.get('sparsity', info.get('achieved_sparsity'))
+        pattern = pattern_label(info['pattern'], (info.get('metadata') or {}).get('transposable')) if info.get('pattern') else 'file'
     elif config.sparsity is not None:
-        method, pattern, sparsity = method_label(config.method, config.allocation, config.sequential), config.pattern, config.sparsity
+        method, pattern, sparsity = method_label(config.method, config.allocation, config.sequential), pattern_label(config.pattern, config.transposable), config.sparsity
     else: method, pattern, sparsity = 'none', 'none', None
     digest = hashlib.sha256(json.dumps(d, sort_keys=True, separators=(',', ':'), default=str).encode()).hexdigest()[:8]
     task = config.task if config.task in TASKS else Path(config.task).stem

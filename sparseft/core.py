@@ -17,8 +17,8 @@ from torch import nn
 # %% auto #0
 __all__ = ['Masks', 'Scores', 'Method', 'Pattern', 'Scope', 'Mode', 'METHODS', 'ONESHOT_METHODS', 'PATTERNS', 'SCOPES', 'MODES',
            'KERNELS', 'DEFAULT_EXCLUDE', 'USER_ERRORS', 'check_choice', 'check_sparsity', 'sparsity_label',
-           'method_labels', 'method_label', 'match_names', 'is_conv1d', 'prunable_params', 'layer_slices',
-           'split_layer_name', 'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes',
+           'method_labels', 'method_label', 'pattern_label', 'match_names', 'is_conv1d', 'prunable_params',
+           'layer_slices', 'split_layer_name', 'is_causal_lm', 'seed_everything', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_write_json', 'cli_errors', 'move_files']
 
 # %% ../nbs/00_core.ipynb #f84ddfba
@@ -82,6 +82,12 @@ def method_label(method: str, # a method name (`METHODS`, `ONESHOT_METHODS`)
                 ) -> str:
     "The method with `method_labels` joined by '+': 'wanda', 'wanda+owl', 'sparsegpt+whole-model', ..."
     return '+'.join((method, *method_labels(method, allocation, sequential)))
+
+def pattern_label(pattern: str, # a pattern name (`PATTERNS`)
+                  transposable: bool | None = False, # N:M down the columns too (pattern 'nm'; None: not recorded, as False)
+                 ) -> str:
+    "The pattern as run ids and tables name it: 'nm+transposable' for transposable N:M, else the pattern itself."
+    return f"{pattern}+transposable" if pattern == 'nm' and transposable else pattern
 
 # %% ../nbs/00_core.ipynb #1feb2bf4
 def _as_globs(globs: str | Iterable[str] | None) -> list[str]:

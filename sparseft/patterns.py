@@ -5,7 +5,7 @@
 # %% ../nbs/15_patterns.ipynb #0509f63e
 from __future__ import annotations
 
-import fnmatch, functools, itertools, math, struct, zlib
+import fnmatch, functools, itertools, math, struct, warnings, zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, Iterable, Iterator, Sequence
@@ -457,15 +457,16 @@ def _build_nm(scores, levels, scope, n: int = 2, m: int = 4, transposable: bool 
     for name, x in scores.items():
         if x.ndim < 2 or x.shape[-1] % m:
             raise ValueError(f"pattern 'nm' needs rows whose length is a multiple of m={m}; {name!r} has shape {tuple(x.shape)}")
-        if transposable and x.shape[-2] % m:
-            raise ValueError(f"transposable N:M needs a number of rows that is a multiple of m={m} too; {name!r} has shape {tuple(x.shape)}")
+        tiled = transposable and not x.shape[-2] % m
+        if transposable and not tiled:
+            warnings.warn(f"transposable N:M tiles rows by m={m}; {name!r} has shape {tuple(x.shape)}: plain N:M (along its rows only) there", stacklevel=3)
         outs = _new_masks(x, levels)
         todo = [o for o, t in zip(outs, targets) if t[name]]
         for o, t in zip(outs, targets):
             if not t[name]: o.fill_(True)
         if todo:
             step, first = max(m, _chunk_size(x, None) // m * m), todo[0].view(-1)
-            if transposable: _nm_tiles_into(name, x, n, m, todo[0])
+            if tiled: _nm_tiles_into(name, x, n, m, todo[0])
             else:
                 for start, c in _chunks(x, step, native=True): first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)  # bf16/fp16 compare exactly as they are
             for o in todo[1:]: o.copy_(todo[0])

@@ -224,6 +224,7 @@ def make_masks(config: TrainConfig, # the run's configuration
     if config.masks is not None:
         masks, header = load_mask(config.masks, model=model)
         info = {k: header.get(k) for k in ('method', 'pattern', 'scope', 'sparsity')} | {'masks_file': config.masks}
+        if (header.get('metadata') or {}).get('transposable'): info['transposable'] = True  # N:M down the columns too
         weights = _header_weights(config.masks, header, masks)
     elif config.sparsity is not None:
         info = {'method': config.method, 'pattern': config.pattern, 'scope': config.scope, 'sparsity': config.sparsity, 'masks_file': config.mask_file}

@@ -19,7 +19,8 @@ import yaml
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from .core import METHODS, MODES, PATTERNS, SCOPES, atomic_write_json, atomic_write_text, check_choice, method_label, seed_everything
+from .core import (METHODS, MODES, PATTERNS, SCOPES, atomic_write_json, atomic_write_text, check_choice, method_label, pattern_label,
+                           seed_everything)
 from .cs3 import expand_num_csx
 from .mask_generator import ONESHOT_METHODS, MaskGenerator
 from .oneshot import ALLOCATIONS
@@ -114,7 +115,7 @@ def _check_spec(d: Mapping, where: Callable[[tuple], str]) -> dict:
         if k not in known: raise ValueError(f"{where(('train', k))}train: unknown TrainConfig field {k!r}; known: {', '.join(known)}")
         if k == 'lora' and isinstance(v, Mapping) and 'sparsity_mode' in v:
             raise ValueError(f"{where(('train', k))}train: lora.sparsity_mode is the sweep's modes axis, not in train")
-        try: TrainConfig(**{k: v, 'sparsity': 0.5, **({'pattern': 'nm'} if k == 'kernels' else {})})  # kernels: checked where it applies
+        try: TrainConfig(**{k: v, 'sparsity': 0.5, **({'pattern': 'nm'} if k in ('kernels', 'transposable') else {})})  # checked where they apply
         except ValueError as e: raise ValueError(f"{where(('train', k))}train: {e}") from None
     try:
         for options in backend_variants(out['backend'], out['backend_options']): TrainConfig(backend_options=options, backend=out['backend'])
@@ -208,6 +209,7 @@ def expand(spec: SweepSpec, # a checked spec
     common = {**spec.train, 'backend': spec.backend, 'results_dir': str(spec.runs_dir)}
     lora = dict(common.pop('lora', None) or {})
     kernels = common.pop('kernels', 'dense')  # a speed option of the runs it fits (sparse_to_sparse, 2:4 masks); the others use the dense kernels
+    transposable = common.pop('transposable', False)  # an option of the nm runs' masks; the other patterns have none
     sparse_modes = [m for m in spec.modes if m != 'dense']
     configs = []
     for model, task, seed, options in product(spec.models, spec.tasks, spec.seeds, backend_variants(spec.backend, spec.backend_options)):
@@ -217,7 +219,8 @@ def expand(spec: SweepSpec, # a checked spec
                                                                           spec.sparsities, sparse_modes):
             fits = mode == 'sparse_to_sparse' and pattern == 'nm' and spec.backend == 'local'
             configs.append(TrainConfig(**this, method=method, pattern=pattern, scope=scope, allocation=allocation, sparsity=sparsity,
-                                       lora={**lora, 'sparsity_mode': mode}, **({'kernels': kernels} if fits else {})))
+                                       lora={**lora, 'sparsity_mode': mode}, **({'kernels': kernels} if fits else {}),
+                                       **({'transposable': transposable} if pattern == 'nm' else {})))
     return [RunConfig(i, run_id(c), c) for i, c in enumerate(configs)]
 
 def select_run(runs: list[RunConfig], # `expand`'s list
@@ -340,7 +343,7 @@ def run_row(run_dir: str | os.PathLike, # a run directory (with a config.yaml)
     masked = cfg.sparsity is not None
     sha = (d/'git_sha.txt').read_text().strip() if (d/'git_sha.txt').is_file() else None
     return {'run_id': d.name, 'config_hash': d.name.rsplit('_', 1)[-1], 'model': cfg.model, 'task': cfg.task,
-            'method': method_label(cfg.method, cfg.allocation, cfg.sequential) if masked else 'none', 'pattern': cfg.pattern if masked else 'none', 'scope': cfg.scope if masked else 'none',
+            'method': method_label(cfg.method, cfg.allocation, cfg.sequential) if masked else 'none', 'pattern': pattern_label(cfg.pattern, cfg.transposable) if masked else 'none', 'scope': cfg.scope if masked else 'none',
             'sparsity': cfg.sparsity if masked else 0.0, 'mode': cfg.mode, 'seed': cfg.seed, 'backend': cfg.backend, 'status': status,
             'attempts': len(attempts), 'start': attempts[0].get('start') if attempts else _iso(owner.get('started')),
             'end': (attempts[-1].get('end') if attempts else None) if status in ('done', 'failed') else None,
