@@ -19,7 +19,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 step() { local name=$1 limit=$2; shift 2; echo; echo "=== $name (limit ${limit}s): $*"; local t0=$(date +%s)
   timeout "$limit" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?; cat "$OUT/$name.txt" | tail -n 40
   echo "=== $name: exit $rc in $(( $(date +%s) - t0 )) s"; }
-step gpu_cells        120 nbdev_test --path nbs --file_glob "4[01]_*.ipynb" --flags gpu --do_print
+step gpu_cells        120 nbdev_test --path nbs --file_glob "4[01]*.ipynb" --flags gpu --do_print
 step masks_7b         120 "$PY" bench/masks.py --device cuda
 step masks_kthvalue   60  "$PY" bench/masks.py --device cuda --methods cat_kthvalue
 step masks_1b6        90  "$PY" bench/masks.py --device cuda --preset 1b6 --methods sparseft,cat_kthvalue
