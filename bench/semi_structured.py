@@ -10,7 +10,8 @@ Three parts, each printing its times and the ratio dense / 2:4 (above 1: the spa
     tokens; W pruned 2:4 by magnitude, dense bf16 `F.linear` vs the same W as a semi-structured tensor; and the time to compress W
     (`to_sparse_semi_structured`), which sparse_to_sparse training pays once per layer and step. The training backward's input
     gradient g W is the GEMM of the transposed shape (11008x4096 <-> 4096x11008): its row says what a compressed W^T would gain, but a
-    2:4 mask's transpose is 2:4 only for a transposable mask; the share of column groups of 4 that happen to be 2:4 is printed.
+    2:4 mask's transpose is 2:4 only for a transposable mask; the share of column groups of 4 that happen to be 2:4 is printed, and
+    what share of the 2:4 mask's magnitude a transposable 2:4 mask of the same W keeps.
 (b) merged model: a Llama built from a config (the TinyLlama-1.1B shape in the full preset), pruned 2:4 on its projections,
     wrapped with `SparseModelWrapper(mode='inference')` with `kernels='dense'` and `kernels='semi_structured'`: prefill tokens/s
     (one forward over the prompt) and decode tokens/s (greedy `generate` of N new tokens minus that of 1: the prefill cancels).
@@ -73,12 +74,14 @@ def semi_structured(w: torch.Tensor, backend: str) -> torch.Tensor | str:
     except (RuntimeError, ValueError, NotImplementedError) as e: return str(e).splitlines()[0][:70]
 
 def bench_gemm(p: dict, device: str, repeats: int):
+    from sparseft.patterns import compute_masks, is_nm
     print('(a) GEMM y = x W^T, bf16: dense vs 2:4 on each backend; compress = to_sparse_semi_structured(W) on the faster backend, which '
           'sparse_to_sparse training pays per layer and step')
     print(f"{'W [out, in]':>14} {'tokens':>7} {'dense ms':>9} {'cutlass ms':>10} {'cuSPLt ms':>10} {'dense/best':>10} {'compress ms':>11}")
     g = torch.Generator(device=device).manual_seed(0)
     for out_f, in_f in p['gemm']:
-        w = prune_24(torch.randn(out_f, in_f, device=device, dtype=torch.bfloat16, generator=g))
+        w0 = torch.randn(out_f, in_f, device=device, dtype=torch.bfloat16, generator=g)
+        w = prune_24(w0)
         ws = {b: semi_structured(w, b) for b in BACKENDS}
         ok = {b: t for b, t in ws.items() if isinstance(t, torch.Tensor)}
         rows = []
@@ -101,6 +104,9 @@ def bench_gemm(p: dict, device: str, repeats: int):
         cols = (w.t() != 0).reshape(in_f, -1, 4).sum(-1) <= 2  # the transpose's groups of 4 along its rows
         print(f"{'':>14} faster: {best or 'none'}{emulated}{'; not available: ' + why if why else ''}")
         print(f"{'':>14} W^T of this 2:4 W: {cols.float().mean().item():.1%} of its groups of 4 are 2:4 (a compressed W^T needs 100%)")
+        tm = compute_masks({'w': w0.abs()}, None, 'nm', transposable=True)['w']  # 2:4 down the columns of each 4x4 tile too
+        print(f"{'':>14} a transposable 2:4 mask of the same W: W^T 2:4 {'everywhere' if is_nm(tm.t()) else 'NOT everywhere'}, keeping "
+              f"{(w0.abs() * tm).float().sum().item() / w.abs().float().sum().item():.1%} of the magnitude the 2:4 mask keeps")
     torch.sparse.SparseSemiStructuredTensor._FORCE_CUTLASS = False
 
 def pruned_model(p: dict, device: str):
