@@ -106,9 +106,9 @@ class SparseLoRAFunction(torch.autograd.Function):
         if need_x and ctx.dropout and ctx.backward24:  # g W0 on 2:4, through the cached compressed W0^T where it still fits
             w24t = ctx.weight24t
             dx = F.linear(g2, w24t if w24t is not None and w24t.dtype == cdt and w24t.device == W.device else _compressed_t(W))
-        d_in_fold = g2.new_empty(g2.shape[0], d_in) if need_fold else None
         if need_fold and ctx.backward24 and not ctx.dropout:  # g W_f on 2:4: W_f^T compressed afresh, one 2:4 GEMM
             d_in_fold, need_fold = F.linear(g2, _compressed_t(_fold(W, A, B, s))), False
+        else: d_in_fold = g2.new_empty(g2.shape[0], d_in) if need_fold else None
         dA = A.new_empty(A.shape) if need_A else None
         dB = B.new_zeros(B.shape) if need_B else None
         for c in _chunks(d_in, d_out, W.device.type):  # column blocks: every output is written in place
