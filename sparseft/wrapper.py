@@ -136,8 +136,8 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
                       ) -> dict:
     """Put each 2:4-masked Linear on the GPU's 2:4 kernels where the device takes it: a plain `nn.Linear`'s weight becomes a compressed
     2:4 tensor; a sparse_to_sparse `SparseLoRALayer` compresses its folded weight W0 + s (B A) * M for each forward (its base stays dense
-    for the backward), and where the mask is transposable 2:4 (`patterns.is_nm`) its transpose for the backward's g W too. With `faster_at`, each weight shape is timed once, dense against 2:4 (adapters with their per-step compression), and
-    stays dense where dense is faster. Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'timings' (per shape, with
+    for the backward), and where the mask is transposable 2:4 (`patterns.is_nm`) its transpose for the backward's g W too. With `faster_at`, each weight shape is timed once, dense against 2:4 (adapters with their per-step compression, and the
+    transposed shape of their backward's g W where the mask allows it), and stays dense where dense is faster. Returns `{'backend', 'backend_ms' (the GEMM times 'fastest' chose from), 'timings' (per shape, with
     `faster_at`), 'converted', 'backward24' (adapters whose backward is on 2:4 too), 'dense': {name: why}}`."""
     check_choice(backend, SEMI_STRUCTURED_BACKENDS, 'backend')
     for name, m in masks.items():  # all checked before anything changes; an adapter's own mask (its base's nonzeros) too: it is what gets compressed
@@ -166,8 +166,11 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
         if adapter:
             module.kernels, module.weight24 = 'semi_structured', sparse if module.dropout_p > 0 else None  # kept: the dropout path's base GEMM
             if is_nm(w != 0, transposable=True) and (wt := _compress_24(w.t(), m.t(), dtype)[0]) is not None:  # W^T is 2:4: the backward's g W too
-                module.backward24, module.weight24t = True, wt if module.dropout_p > 0 else None
-                report['backward24'].append(name)
+                back = f"{w.shape[1]}x{w.shape[0]} (adapter backward)"  # g W = F.linear(g, W^T): the transposed shape
+                if faster_at and back not in report['timings']: report['timings'][back] = _pays(w.t(), m.t(), wt, faster_at, True)
+                if not faster_at or report['timings'][back]['faster'] == 'semi_structured':
+                    module.backward24, module.weight24t = True, wt if module.dropout_p > 0 else None
+                    report['backward24'].append(name)
         else: module.weight = nn.Parameter(sparse, requires_grad=False)
         report['converted'].append(name); report['backend'] = chosen
     if unmeasured := [n for n in report['dense'] if n not in measured]:  # 'auto' choosing dense is not worth a warning
