@@ -16,7 +16,7 @@ from .core import METHODS, ONESHOT_METHODS, PATTERNS, SCOPES, Masks, check_choic
 from .importance import DATA_METHODS, compute_importance
 from . import oneshot
 from .oneshot import ALLOCATIONS, check_sparsegpt
-from .patterns import (CHANNEL_GROUPS, CHUNK_SIZE, MASK_PATTERNS, MaskPattern, Sparsity, channel_groups, check_nm, check_pattern, compute_masks,
+from .patterns import (CHANNEL_GROUPS, CHUNK_SIZE, MASK_PATTERNS, MaskPattern, Sparsity, channel_groups, check_pattern, compute_masks,
                                compute_masks_levels, kth_smallest, prune_count, resolve_sparsity)
 
 # the names of `sparseft.patterns` (and `core.ONESHOT_METHODS`) this module has always given
@@ -88,8 +88,7 @@ class MaskGenerator:
             _check_number('owl_m', self.owl_m, 0, low_open=True); _check_number('owl_lambda', self.owl_lambda, 0, 0.5)
 
     def _check_options(self):
-        if self.pattern == 'nm': check_nm(self.n, self.m)
-        if not isinstance(self.transposable, bool): raise ValueError(f"transposable must be True or False, got {self.transposable!r}")
+        if self.pattern == 'nm': MASK_PATTERNS['nm'].build({}, [], 'layer', n=self.n, m=self.m, transposable=self.transposable)  # its checks, no masks
         if self.transposable and self.pattern != 'nm': raise ValueError(f"transposable applies to pattern 'nm' (N:M down the columns too), not {self.pattern!r}")
         if self.pattern == 'random' and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed must be an int, got {self.seed!r}")

@@ -90,7 +90,7 @@ def _config_row(d: Path, cfg: dict, sc: dict) -> dict:
     else: method = pattern = scope = sparsity = None
     if method and method not in ('file', 'none'):  # e.g. wanda+owl, with the settings sparse_config.json (else config.yaml) records
         method = method_label(method, sc.get('allocation') or cfg.get('allocation'), sc.get('sequential', cfg.get('sequential')))
-    if pattern == 'nm' and sc.get('transposable', cfg.get('transposable')): pattern = pattern_label(pattern, True)  # never averaged with plain N:M
+    pattern = pattern_label(pattern, sc.get('transposable', cfg.get('transposable')))  # 'nm+transposable': never averaged with plain N:M
     if sparsity is None and sc.get('achieved_sparsity') is not None: sparsity = round(float(sc['achieved_sparsity']), 4)
     return {'run_id': d.name, 'backend': str(cfg.get('backend', 'local')), 'model': _model_name(d, cfg.get('model', 'unknown')),
             'task': Path(str(cfg.get('task', 'unknown'))).stem if '/' in str(cfg.get('task', '')) else str(cfg.get('task', 'unknown')),
