@@ -38,3 +38,22 @@ def test_semi_structured_emulated():
     assert "14 of 14 on the 2:4 kernels (cutlass), 14 with their backward's g W_f too" in out, out  # transposable masks
     losses = {line.split('first loss ')[1][:6] for line in out.splitlines() if 'first loss' in line and 'transposable' not in line}
     assert len(losses) == 1, out  # PEFT, the dense kernels and the 2:4 kernels start from the same pruned model (the transposable one has its own masks)
+
+def test_gpu_check_script():
+    "`bench/gpu_check.sh` runs on a device this suite never sees: every benchmark option it passes must exist, and a bad part is refused."
+    import re
+    script = (ROOT/'bench'/'gpu_check.sh').read_text()
+    assert subprocess.run(['bash', '-n', ROOT/'bench'/'gpu_check.sh']).returncode == 0
+    r = subprocess.run(['bash', ROOT/'bench'/'gpu_check.sh', '3'], capture_output=True, text=True)
+    assert r.returncode == 2 and 'usage' in r.stderr, r
+    helps, steps = {}, re.findall(r'^\s*step \S+\s+\d+ "\$PY" (bench/\S+\.py)(.*)$', script, re.M)
+    assert len(steps) >= 10, steps
+    for bench, args in steps:
+        if bench not in helps: helps[bench] = run(ROOT/bench, '--help')
+        for opt in re.findall(r'(--[a-z_]+)', args): assert opt in helps[bench], (bench, opt)
+        for name, val in re.findall(r'--(preset|methods|profile) (\S+)', args):
+            for v in val.split(','): assert v in helps[bench] or name == 'methods', (bench, name, v)
+    nbs = re.search(r"NBS='\^\(([^)]*)\)", script).group(1).split('|')
+    for nb in nbs: assert '#| gpu' in (ROOT/'nbs'/f'{nb}.ipynb').read_text(), nb  # each notebook it tests has a gpu cell
+    wheels = (ROOT/'bench'/'gpu_wheels.sh').read_text()
+    for pkg in ('nbdev==', 'execnb==', 'fastcore=='): assert pkg in wheels  # what the notebook step imports on the device
