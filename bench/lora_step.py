@@ -109,6 +109,16 @@ def live_peak(step, calls: int = 2) -> int | None:
 
 # -- one variant in its own process -------------------------------------------------------------------------------
 
+def region_table(events, cuda: bool) -> str:
+    "The step's phases and sparse LoRA's own ranges (`sparse_lora.*`, named only while profiling): calls and time, inclusive."
+    total = 'device_time_total' if cuda and hasattr(events[0], 'device_time_total') else 'cuda_time_total' if cuda else 'cpu_time_total'
+    rows = sorted((e for e in events if e.key.startswith(('step.', 'sparse_lora.'))), key=lambda e: (not e.key.startswith('step.'), e.key))
+    step_us = sum(getattr(e, total) for e in rows if e.key.startswith('step.')) or 1
+    lines = [f"where the step goes ({'GPU' if cuda else 'CPU'} time, inclusive; sparse_lora.* only in sparse_to_sparse):",
+             f"  {'range':<34}{'calls':>7}{'ms':>10}{'% of step':>11}"]
+    lines += [f"  {e.key:<34}{e.count:>7}{getattr(e, total) / 1e3:>10.2f}{100 * getattr(e, total) / step_us:>10.1f}%" for e in rows]
+    return '\n'.join(lines)
+
 def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup: int, steps: int, r: int, alpha: float,
            layers: int | None = None, profile: bool = False, chunk: int | None = None) -> dict:
     cuda = device.startswith('cuda')
@@ -134,13 +144,18 @@ def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup:
         return loss.item()
 
     if profile:
-        from torch.profiler import ProfilerActivity, profile as prof
+        from torch.profiler import ProfilerActivity, profile as prof, record_function
         for _ in range(warmup): step()
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-        with prof(activities=acts) as p: step(); sync()
+        def labelled_step():  # the same step, its phases named for the table below
+            with record_function('step.forward'): loss = model(input_ids=ids, labels=ids).loss
+            with record_function('step.backward'): loss.backward()
+            with record_function('step.optimizer'): opt.step(); opt.zero_grad(set_to_none=True)
+        with prof(activities=acts) as p: labelled_step(); sync()
         device_key = 'self_device_time_total' if hasattr(torch.autograd.profiler_util.FunctionEventAvg(), 'self_device_time_total') else 'self_cuda_time_total'
         key = device_key if cuda else 'self_cpu_time_total'  # torch >= 2.4 names it 'device', older 'cuda'
         print(p.key_averages().table(sort_by=key, row_limit=25), file=sys.stderr)
+        print(region_table(p.key_averages(), cuda))
         return {}
     times, cpu_times, losses = [], [], []
     # CPU: bytes of live tensors over the first two steps (the optimizer state and any scratch are made in the first)
