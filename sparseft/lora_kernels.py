@@ -46,9 +46,11 @@ class _Workspace(threading.local):
 
 _WORKSPACE = _Workspace()
 
-def _region(name: str):
-    "A named range `sparse_lora.<name>` in torch.profiler's tables while a profiler runs (`bench/lora_step.py --profile`); else nothing."
-    return torch.profiler.record_function(f'sparse_lora.{name}') if torch.autograd._profiler_enabled() else nullcontext()
+_NO_RANGE = nullcontext()
+
+def _region(name: str, on: bool):
+    "A named range `sparse_lora.<name>` in torch.profiler's tables when `on` (a profiler runs: `bench/lora_step.py --profile`); else nothing."
+    return torch.profiler.record_function(f'sparse_lora.{name}') if on else _NO_RANGE
 
 def _keep(W: torch.Tensor) -> torch.Tensor:
     "The mask M = (W != 0) as 0/1 in W's dtype (on CPU, comparing into floats and multiplying by them is ~10x faster than with bools)."
@@ -73,30 +75,30 @@ class SparseLoRAFunction(torch.autograd.Function):
     "y = x W^T + b + s x_d ((B A) * (W != 0))^T with a memory-lean backward; x_d = None means no dropout (x_d = x)."
     @staticmethod
     def forward(ctx, x, x_dropped, weight, bias, lora_A, lora_B, scaling, semi_structured=False, weight24=None, backward24=False, weight24t=None):
-        cdt = _compute_dtype(x)
+        cdt, on = _compute_dtype(x), torch.autograd._profiler_enabled()  # on: name the parts for a profiler
         W, A, B = weight.to(cdt), lora_A.to(cdt), lora_B.to(cdt)
         d_out, d_in = W.shape
         x2 = x.to(cdt).reshape(-1, d_in)
         rows = _chunks(d_out, d_in, W.device.type)
         semi_structured = semi_structured and cdt in (torch.float16, torch.bfloat16)  # the 2:4 kernels take 16-bit floats only
         if semi_structured and x_dropped is None:  # the folded weight is 2:4 (W's mask): compressed afresh (torch's backend), one 2:4 GEMM
-            with _region('forward.fold'): T = _fold(W, A, B, scaling)
-            with _region('forward.compress'): T = torch.sparse.to_sparse_semi_structured(T)
-            with _region('forward.gemm'): saved, y = x2, F.linear(x2, T, None if bias is None else bias.to(cdt))
+            with _region('forward.fold', on): T = _fold(W, A, B, scaling)
+            with _region('forward.compress', on): T = torch.sparse.to_sparse_semi_structured(T)
+            with _region('forward.gemm', on): saved, y = x2, F.linear(x2, T, None if bias is None else bias.to(cdt))
         elif x_dropped is None:  # one GEMM per row block of the folded weight, written into y's columns
             y, saved = x2.new_empty(x2.shape[0], d_out), x2
             for c in rows:
-                with _region('forward.fold'): T = _fold(W[c], A, B[c], scaling)
-                with _region('forward.gemm'): torch.mm(x2, T.t(), out=y[:, c])
+                with _region('forward.fold', on): T = _fold(W[c], A, B[c], scaling)
+                with _region('forward.gemm', on): torch.mm(x2, T.t(), out=y[:, c])
             if bias is not None: y.add_(bias.to(cdt))
         else:  # the base GEMM on x, the masked update on the dropped-out input
             saved = x_dropped.to(cdt).reshape(-1, d_in)
             fits = weight24 is not None and weight24.dtype == cdt and weight24.device == W.device  # else (moved, cast) compressed afresh
-            with _region('forward.compress'): W24 = (weight24 if fits else torch.sparse.to_sparse_semi_structured(W)) if semi_structured else W
-            with _region('forward.gemm'): y = F.linear(x2, W24, None if bias is None else bias.to(cdt))
+            with _region('forward.compress', on): W24 = (weight24 if fits else torch.sparse.to_sparse_semi_structured(W)) if semi_structured else W
+            with _region('forward.gemm', on): y = F.linear(x2, W24, None if bias is None else bias.to(cdt))
             for c in rows:
-                with _region('forward.fold'): T = _masked_delta(W[c], A, B[c], scaling)
-                with _region('forward.gemm'): y[:, c].addmm_(saved, T.t())
+                with _region('forward.fold', on): T = _masked_delta(W[c], A, B[c], scaling)
+                with _region('forward.gemm', on): y[:, c].addmm_(saved, T.t())
         ctx.save_for_backward(saved, weight, lora_A, lora_B)
         ctx.scaling, ctx.cdt, ctx.dropout, ctx.shape = scaling, cdt, x_dropped is not None, x.shape
         ctx.backward24, ctx.weight24t = semi_structured and backward24, weight24t  # g W_f (g W0 with dropout) on 2:4 too: W0's mask is transposable
@@ -106,7 +108,7 @@ class SparseLoRAFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         xs, weight, lora_A, lora_B = ctx.saved_tensors
-        s, cdt = ctx.scaling, ctx.cdt
+        s, cdt, on = ctx.scaling, ctx.cdt, torch.autograd._profiler_enabled()
         W, A, B = weight.to(cdt), lora_A.to(cdt), lora_B.to(cdt)
         d_out, d_in = W.shape
         g2 = g.reshape(-1, d_out).to(cdt)
@@ -115,27 +117,27 @@ class SparseLoRAFunction(torch.autograd.Function):
         need_fold = need_xd or (need_x and not ctx.dropout)  # the gradient that goes through the masked update
         dx = None
         if need_x and ctx.dropout and not ctx.backward24:  # g W0: the dropout path's base GEMM
-            with _region('backward.dx'): dx = torch.mm(g2, W)
+            with _region('backward.dx', on): dx = torch.mm(g2, W)
         if need_x and ctx.dropout and ctx.backward24:  # g W0 on 2:4, through the cached compressed W0^T where it still fits
             w24t = ctx.weight24t
-            with _region('backward.compress'): w24t = w24t if w24t is not None and w24t.dtype == cdt and w24t.device == W.device else _compressed_t(W)
-            with _region('backward.dx'): dx = F.linear(g2, w24t)
+            with _region('backward.compress', on): w24t = w24t if w24t is not None and w24t.dtype == cdt and w24t.device == W.device else _compressed_t(W)
+            with _region('backward.dx', on): dx = F.linear(g2, w24t)
         if need_fold and ctx.backward24 and not ctx.dropout:  # g W_f on 2:4: W_f^T compressed afresh, one 2:4 GEMM
-            with _region('backward.fold'): T = _fold(W, A, B, s)
-            with _region('backward.compress'): T = _compressed_t(T)
-            with _region('backward.dx'): d_in_fold, need_fold = F.linear(g2, T), False
+            with _region('backward.fold', on): T = _fold(W, A, B, s)
+            with _region('backward.compress', on): T = _compressed_t(T)
+            with _region('backward.dx', on): d_in_fold, need_fold = F.linear(g2, T), False
         else: d_in_fold = g2.new_empty(g2.shape[0], d_in) if need_fold else None
         dA = A.new_empty(A.shape) if need_A else None
         dB = B.new_zeros(B.shape) if need_B else None
         for c in _chunks(d_in, d_out, W.device.type):  # column blocks: every output is written in place
-            with _region('backward.mask'): keep = _keep(W[:, c])
+            with _region('backward.mask', on): keep = _keep(W[:, c])
             if need_fold:
-                with _region('backward.fold'): T = _fold(W[:, c], A[:, c], B, s, keep) if not ctx.dropout else _masked_delta(W[:, c], A[:, c], B, s, keep)
-                with _region('backward.dx'): torch.mm(g2, T, out=d_in_fold[:, c])
+                with _region('backward.fold', on): T = _fold(W[:, c], A[:, c], B, s, keep) if not ctx.dropout else _masked_delta(W[:, c], A[:, c], B, s, keep)
+                with _region('backward.dx', on): torch.mm(g2, T, out=d_in_fold[:, c])
             if need_A or need_B:
-                with _region('backward.masked_grad'):  # (g^T x) * M, the GEMM PEFT does not have (T is done: its block is reused)
+                with _region('backward.masked_grad', on):  # (g^T x) * M, the GEMM PEFT does not have (T is done: its block is reused)
                     G = torch.mm(g2.t(), xs[:, c], out=_WORKSPACE.get('block', (d_out, c.stop - c.start), W)).mul_(keep)
-                with _region('backward.project'):
+                with _region('backward.project', on):
                     if need_A: torch.mm(B.t(), G, out=dA[:, c])
                     if need_B: dB.addmm_(G, A[:, c].t())
         shape = (*ctx.shape[:-1], d_in)
