@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of the benchmarks on a machine with a CUDA device, in two parts that each fit a 10-minute call:
-#   OUT=/some/folder bash bench/gpu_check.sh 1   # 2:4 kernels (#15) and the LoRA step (#13): about 8.5 min at most
+#   OUT=/some/folder bash bench/gpu_check.sh 1   # 2:4 kernels (#15) and the LoRA step (#13): about 9 min at most
 #   OUT=/some/folder bash bench/gpu_check.sh 2   # 7B masks and the 7B pipeline (#13): about 8 min at most
 # Each step runs under its own timeout, so one failure costs only its own figures; the part's whole log, every step's
 # output in full, goes to $OUT/gpu_check_<part>.log (default OUT: ./gpu_check_out). Run from the repository root.
@@ -50,9 +50,10 @@ NBS='^(21_oneshot|40a_lora_kernels|41_wrapper)\.ipynb$'
 if [[ $DEVICE == cuda ]]; then
   if [[ $PART == 1 ]]; then
     step gpu_cells       100 "$PY" -c "from nbdev.test import nbdev_test; nbdev_test(path='nbs', flags='gpu', file_re='$NBS')"
-    step semi_structured 200 "$PY" bench/semi_structured.py --device cuda
+    step semi_structured 180 "$PY" bench/semi_structured.py --device cuda
     step lora_step       150 "$PY" bench/lora_step.py --device cuda --rounds 2
     step lora_profile     60 "$PY" bench/lora_step.py --device cuda --profile sparse_to_sparse
+    step lora_profile_peft 45 "$PY" bench/lora_step.py --device cuda --profile peft
   else
     step masks_7b         90 "$PY" bench/masks.py --device cuda
     step masks_kthvalue   45 "$PY" bench/masks.py --device cuda --methods cat_kthvalue
@@ -65,6 +66,7 @@ else
     step semi_structured 300 "$PY" bench/semi_structured.py --preset tiny
     step lora_step       300 "$PY" bench/lora_step.py --preset tiny --rounds 1 --steps 1
     step lora_profile    120 "$PY" bench/lora_step.py --preset tiny --profile sparse_to_sparse
+    step lora_profile_peft 120 "$PY" bench/lora_step.py --preset tiny --profile peft
   else
     step masks_tiny      120 "$PY" bench/masks.py --preset tiny
     step masks_kthvalue  120 "$PY" bench/masks.py --preset tiny --methods cat_kthvalue
