@@ -21,7 +21,7 @@ from . import __version__
 from .core import MODES, Masks, atomic_write_bytes, check_choice, layer_slices, move_files
 from .fixtures import quiet_transformers
 from .mask_ops import apply_masks, mask_checksum, save_mask, validate_mask
-from .lora_kernels import CHUNK_ELEMENTS, SparseLoRAFunction, _compressed_t, sparse_lora_linear
+from .lora_kernels import CHUNK_ELEMENTS, SparseLoRAFunction, sparse_lora_linear
 
 _all_ = ['CHUNK_ELEMENTS', 'SparseLoRAFunction', 'sparse_lora_linear']  # from `sparseft.lora_kernels` (40a_lora_kernels), given here too
 
@@ -230,7 +230,7 @@ def _refit_24(layer: SparseLoRALayer) -> None:
     try:
         w24 = torch.sparse.to_sparse_semi_structured(W.to(dt).contiguous())
         F.linear(W.new_zeros(32, W.shape[1], dtype=dt), w24)  # the kernel runs here (a CPU, an older GPU fail)
-        w24t = _compressed_t(W.to(dt)) if layer.weight24t is not None else None
+        w24t = torch.sparse.to_sparse_semi_structured(W.to(dt).t().contiguous()) if layer.weight24t is not None else None
     except _KERNEL_ERRORS as e:
         warnings.warn(f"sparse_to_sparse adapters moved to {W.device.type} ({str(W.dtype).removeprefix('torch.')}), where the 2:4 kernels do not run "
                       f"({type(e).__name__}: {str(e).splitlines()[0][:100]}): back on the dense kernels", stacklevel=2)
