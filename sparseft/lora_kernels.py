@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from .core import KERNELS, check_choice
 
 # %% auto #0
-__all__ = ['CHUNK_ELEMENTS', 'SparseLoRAFunction', 'sparse_lora_linear']
+__all__ = ['CHUNK_ELEMENTS', 'compress_24', 'SparseLoRAFunction', 'sparse_lora_linear']
 
 # %% ../nbs/40a_lora_kernels.ipynb #65501dff
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -66,6 +66,22 @@ def _masked_delta(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, scaling: fl
     "s (B A) * M with M = (W != 0) unless given."
     keep = _keep(W) if keep is None else keep
     return torch.mm(B * scaling, A, out=_WORKSPACE.get('block', W.shape, W)).mul_(keep)
+
+def compress_24(w: torch.Tensor, # a weight that is 2:4 already (its zeros) or under `mask`
+                mask: torch.Tensor | None = None, # True = keep; None: w's zeros are the mask
+                dtype: torch.dtype | None = None, # the dtype to compress in (autocast's over a float32 weight); None: w's
+               ) -> tuple[torch.Tensor | None, str | None]:
+    "`(compressed, None)`: w (times `mask`) compressed for the GPU's 2:4 kernels and checked by one small GEMM through them on w's device; or `(None, why)` where they cannot run (a CPU, an older GPU, a 32-bit float)."
+    if dtype is not None: w = w.detach().to(dtype)
+    if w.dtype not in (torch.float16, torch.bfloat16):
+        return None, f"{w.dtype}: the 2:4 kernels take float16 or bfloat16" + ('' if w.is_cuda else f" (and a CUDA GPU, not {w.device.type})")
+    try:
+        sparse = torch.sparse.to_sparse_semi_structured((w.detach() if mask is None else w.detach() * mask.to(w.device, w.dtype)).contiguous())
+        F.linear(w.new_zeros(32, w.shape[1]), sparse)  # the kernel runs on this device (an older GPU fails here)
+    except (RuntimeError, ValueError, NotImplementedError, AttributeError) as e:
+        if not w.is_cuda: return None, f"on {w.device.type}: the 2:4 kernels need a CUDA GPU of compute capability 8.0 or newer"
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    return sparse, None
 
 def _compressed_t(W: torch.Tensor) -> torch.Tensor:
     "W^T compressed for the 2:4 kernels (W's mask must be transposable 2:4: `patterns.is_nm(W != 0, transposable=True)`)."

@@ -21,7 +21,7 @@ from . import __version__
 from .core import MODES, Masks, atomic_write_bytes, check_choice, layer_slices, move_files
 from .fixtures import quiet_transformers
 from .mask_ops import apply_masks, mask_checksum, save_mask, validate_mask
-from .lora_kernels import CHUNK_ELEMENTS, SparseLoRAFunction, sparse_lora_linear
+from .lora_kernels import CHUNK_ELEMENTS, SparseLoRAFunction, compress_24, sparse_lora_linear
 
 _all_ = ['CHUNK_ELEMENTS', 'SparseLoRAFunction', 'sparse_lora_linear']  # from `sparseft.lora_kernels` (40a_lora_kernels), given here too
 
@@ -219,25 +219,19 @@ class SparseLoRALayer(nn.Module):
         if self.kernels == 'semi_structured': _refit_24(self)
         return self
 
-_KERNEL_ERRORS = (RuntimeError, ValueError, NotImplementedError, AttributeError, TypeError)
-
 @torch.no_grad()
 def _refit_24(layer: SparseLoRALayer) -> None:
     "After a move or a cast: recompress the kept 2:4 copies of W0 (and W0^T) where they no longer fit it; where its new device has no 2:4 kernels, back to the dense kernels, with a warning."
     W, kept = layer.base_weight, [c for c in (layer.weight24, layer.weight24t) if c is not None]
     dt = W.dtype if W.dtype in (torch.float16, torch.bfloat16) else kept[0].dtype if kept else torch.bfloat16  # over a float32 base: autocast's
     if kept and all(c.device == W.device and c.dtype == dt for c in kept): return
-    try:
-        w24 = torch.sparse.to_sparse_semi_structured(W.to(dt).contiguous())
-        F.linear(W.new_zeros(32, W.shape[1], dtype=dt), w24)  # the kernel runs here (a CPU, an older GPU fail)
-        w24t = torch.sparse.to_sparse_semi_structured(W.to(dt).t().contiguous()) if layer.weight24t is not None else None
-    except _KERNEL_ERRORS as e:
-        warnings.warn(f"sparse_to_sparse adapters moved to {W.device.type} ({str(W.dtype).removeprefix('torch.')}), where the 2:4 kernels do not run "
-                      f"({type(e).__name__}: {str(e).splitlines()[0][:100]}): back on the dense kernels", stacklevel=2)
+    w24, why = compress_24(W, dtype=dt)
+    if w24 is None:
+        warnings.warn(f"sparse_to_sparse adapters moved where the 2:4 kernels do not run ({why}): back on the dense kernels", stacklevel=2)
         layer.kernels, layer.weight24, layer.backward24, layer.weight24t = 'dense', None, False, None
         return
     if layer.weight24 is not None: layer.weight24 = w24
-    if layer.weight24t is not None: layer.weight24t = w24t
+    if layer.weight24t is not None: layer.weight24t = compress_24(W.t(), dtype=dt)[0]
 
 # %% ../nbs/40_sparse_lora.ipynb #5fb1beb3
 @torch.no_grad()

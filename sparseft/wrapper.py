@@ -17,6 +17,7 @@ from torch import nn
 
 from .core import KERNELS, MODES, Masks, check_choice, layer_slices, prunable_params
 from .mask_ops import apply_masks, mask_checksum, validate_mask
+from .lora_kernels import compress_24
 from .patterns import is_nm
 from .sparse_lora import (SparseLoRAConfig, SparseLoRALayer, apply_sparse_lora, lora_layers, merge_and_unload,
                                   merge_sparse_lora, save_merged, unmerge_sparse_lora, validate_sparsity_preserved)
@@ -106,7 +107,7 @@ def _choose_backend(backend: str, w: torch.Tensor, m: torch.Tensor, dtype: torch
     ms = {}
     for b in ('cusparselt', 'cutlass'):
         _semi_structured_backend(b)
-        sparse, _ = _compress_24(w, m, dtype)
+        sparse, _ = compress_24(w, m, dtype)
         if sparse is None: continue
         x = torch.randn(512, sparse.shape[1], device=sparse.device, dtype=sparse.dtype)
         ms[b] = round(_median_ms(lambda: F.linear(x, sparse), sparse.device), 4)
@@ -114,19 +115,6 @@ def _choose_backend(backend: str, w: torch.Tensor, m: torch.Tensor, dtype: torch
 
 KERNEL_MODES: tuple[str, ...] = ('inference', 'sparse_to_sparse')  # the modes whose masked Linears can run on the 2:4 kernels
 AUTO_TOKENS: int = 2048  # kernels='auto' in a wrapper: the tokens of the GEMMs it times (a prefill's, or a training batch's)
-
-def _compress_24(w: torch.Tensor, m: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor | None, str | None]:
-    "w * m (in `dtype`, default w's) compressed for the 2:4 kernels, checked by one small GEMM through them; or None and why it stays dense."
-    if dtype is not None: w = w.detach().to(dtype)
-    if w.dtype not in (torch.float16, torch.bfloat16):
-        return None, f"{w.dtype}: the 2:4 kernels take float16 or bfloat16" + ('' if w.is_cuda else f" (and a CUDA GPU, not {w.device.type})")
-    try:
-        sparse = torch.sparse.to_sparse_semi_structured((w.detach() * m.to(w.device, w.dtype)).contiguous())
-        F.linear(w.new_zeros(32, w.shape[1]), sparse)  # the kernel runs on this device (an older GPU fails here)
-    except (RuntimeError, ValueError, NotImplementedError, AttributeError) as e:
-        if not w.is_cuda: return None, f"on {w.device.type}: the 2:4 kernels need a CUDA GPU of compute capability 8.0 or newer"
-        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
-    return sparse, None
 
 def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or one with sparse_to_sparse adapters; changed in place
                        masks: Masks, # its masks: every one must be 2:4
@@ -155,7 +143,7 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
             report['dense'][name] = f"a {'merged' if module.merged else module.mode} adapter: only unmerged sparse_to_sparse adapters keep a 2:4 weight"; continue
         w = module.base_weight if adapter else module.weight
         if chosen is None: chosen, report['backend_ms'] = _choose_backend(backend, w, m, dtype if adapter else None)  # once, on the first weight
-        sparse, why = _compress_24(w, m, dtype if adapter else None)
+        sparse, why = compress_24(w, m, dtype if adapter else None)
         if sparse is None: report['dense'][name] = why; continue
         if faster_at:
             shape = f"{w.shape[0]}x{w.shape[1]}{' (adapter)' if adapter else ''}"
@@ -165,7 +153,7 @@ def to_semi_structured(model: nn.Module, # a pruned model (masks applied), or on
                                          f"{t['semi_structured_ms']:.3g} ms on 2:4)"); measured.add(name); continue
         if adapter:
             module.kernels, module.weight24 = 'semi_structured', sparse if module.dropout_p > 0 else None  # kept: the dropout path's base GEMM
-            if is_nm(w != 0, transposable=True) and (wt := _compress_24(w.t(), m.t(), dtype)[0]) is not None:  # W^T is 2:4: the backward's g W too
+            if is_nm(w != 0, transposable=True) and (wt := compress_24(w.t(), m.t(), dtype)[0]) is not None:  # W^T is 2:4: the backward's g W too
                 back = f"{w.shape[1]}x{w.shape[0]} (adapter backward)"  # g W = F.linear(g, W^T): the transposed shape
                 if faster_at and back not in report['timings']: report['timings'][back] = _pays(w.t(), m.t(), wt, faster_at, True)
                 if not faster_at or report['timings'][back]['faster'] == 'semi_structured':
