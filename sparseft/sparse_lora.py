@@ -342,7 +342,7 @@ def apply_sparse_lora(model: nn.Module, # the model, changed in place
     targets = _target_linears(model, config)
     if not targets:
         tm = config.target_modules
-        raise ValueError(f"no nn.Linear module matches target_modules " + (f"'{tm}'" if isinstance(tm, str) else repr(list(tm))))
+        raise ValueError("no nn.Linear module matches target_modules " + (f"'{tm}'" if isinstance(tm, str) else repr(list(tm))))
     if sparse and (missing := [f'{n}.weight' for n in targets if f'{n}.weight' not in masks]):
         raise ValueError(f"no mask for {missing[0]}, a Linear targeted by target_modules, in sparsity_mode {mode!r} "
                          f"({len(missing)} targeted layer(s) lack one): add their masks or narrow target_modules")
@@ -490,7 +490,7 @@ def load_lora(model: nn.Module, # a model built with `apply_sparse_lora` on the 
     saved_mode = json.loads(metadata.get('config') or '{}').get('sparsity_mode')
     if saved_mode != config.sparsity_mode:
         raise ValueError(f"{path}: the adapters were trained in sparsity_mode {saved_mode!r}, this model is {config.sparsity_mode!r}")
-    if any(l.merged for l in lora_layers(model).values()): raise ValueError(f"load_lora: the model is merged; unmerge it first")
+    if any(l.merged for l in lora_layers(model).values()): raise ValueError("load_lora: the model is merged; unmerge it first")
     params, _ = lora_state_dict(model)
     if missing := [k for k in params if k not in tensors]: raise ValueError(f"{path}: no tensor for {missing[0]} ({len(missing)} missing)")
     if extra := [k for k in tensors if k not in params]: raise ValueError(f"{path}: {extra[0]} is not a parameter of this model's adapters")
