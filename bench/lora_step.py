@@ -124,7 +124,7 @@ def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup:
     cuda = device.startswith('cuda')
     if chunk: sparseft_chunk(device, chunk)
     dtype = torch.bfloat16 if cuda else torch.float32
-    import peft, transformers, sparseft.sparse_lora  # imported before measuring
+    import peft, transformers, sparseft.sparse_lora  # noqa: F401  imported before measuring
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     model = build_model(preset, device, dtype, layers=layers)
@@ -220,7 +220,7 @@ def main(argv=None):
     print(f"({time.time() - t_start:.0f} s)\n")
     report(rows, 'cuda' if cuda else 'cpu')
     work = matmul_work(preset, batch, seq, a.r, a.layers)
-    print(f"matmul work x PEFT's (the floor of step time where products dominate): "
+    print("matmul work x PEFT's (the floor of step time where products dominate): "
           + ', '.join(f"{v} {work[v] / work['peft']:.2f}x" for v in variants if v != 'peft'))
 
 def report(rows: dict, kind: str):

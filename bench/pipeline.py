@@ -154,7 +154,7 @@ def run_peer(model, preset, device, steps, out_dir, st: Stages) -> dict:
 def worker(side: str, preset_name: str, device: str, steps: int) -> dict:
     preset = PRESETS[preset_name]
     dtype = torch.bfloat16 if device.startswith('cuda') else torch.float32
-    import peft, transformers, sparseft.sparse_lora  # imported before measuring
+    import peft, transformers, sparseft.sparse_lora  # noqa: F401  imported before measuring
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     model = build_llama(preset['shape'], device, dtype, 0, max_position_embeddings=4096, use_cache=False).eval()

@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from .core import atomic_write_bytes, atomic_write_json, atomic_write_text, sparsity_label
+from .core import atomic_write_bytes, atomic_write_text, sparsity_label
 from .fixtures import FAKE_CONFIG, fake_run_dir, fake_sweep
 from .mask_ops import load_mask, plot_layer_sparsity
 from .tables import (BASELINE_KEYS, COMPARED, CONFIG_COLUMNS, EFFECTS, EVAL_METRICS, EXPECTED_ACCURACY_DROP, EXPECTED_THROUGHPUT_RATIO,

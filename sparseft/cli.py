@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse, io, json, sys, time
-from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pandas as pd
 from fastcore.script import Param, call_parse
 
 from .analysis import analyze, format_analysis
-from .core import METHODS, USER_ERRORS, atomic_write_bytes, cli_errors, atomic_write_json, atomic_write_text, check_choice, check_sparsity, method_label, seed_everything
+from .core import METHODS, atomic_write_bytes, cli_errors, atomic_write_json, atomic_write_text, check_choice, check_sparsity, method_label, seed_everything
 from .data import calibration_data
 from .mask_generator import MaskGenerator
 from .mask_ops import (check_mask_overwrite, compute_sparsity_stats, mask_file_stem, plot_sparsity_histogram, save_mask,

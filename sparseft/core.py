@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch, json, os, random, re, sys, tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Mapping
+from typing import Iterable, Iterator, Literal
 
 import numpy as np
 import torch

@@ -143,7 +143,6 @@ def load_smollm2(dtype: torch.dtype = torch.float32, # dtype to load the dequant
                 ) -> tuple[nn.Module, object]:
     "SmolLM2-135M-Instruct (weights dequantised from 4-bit GGUF) as `LlamaForCausalLM`, and its tokenizer; cached after the first call."
     _offline()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     dst = smollm2_cache()
     with quiet_transformers(): return _load_smollm2(dst, dtype)
 

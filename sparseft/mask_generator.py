@@ -12,7 +12,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .core import METHODS, ONESHOT_METHODS, PATTERNS, SCOPES, Masks, check_choice, check_sparsity, method_labels, prunable_params
+from .core import METHODS, ONESHOT_METHODS, Masks, check_choice, check_sparsity, method_labels, prunable_params
 from .importance import DATA_METHODS, compute_importance
 from . import oneshot
 from .oneshot import ALLOCATIONS, check_sparsegpt

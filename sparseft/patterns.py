@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import fnmatch, functools, itertools, math, struct, warnings, zlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
-from torch import nn
 
-from .core import (METHODS, PATTERNS, SCOPES, Masks, check_choice, check_sparsity, layer_slices,
-                           prunable_params)
+from .core import PATTERNS, SCOPES, Masks, check_choice, check_sparsity, layer_slices
 
 # %% auto #0
 __all__ = ['Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'TRANSPOSABLE_MAX_M', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity',

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .core import atomic_write_text, method_label, pattern_label
+from .core import method_label, pattern_label
 
 # %% auto #0
 __all__ = ['STATUSES', 'EFFECTS', 'CONFIG_COLUMNS', 'EVAL_METRICS', 'METRIC_COLUMNS', 'RUN_COLUMNS', 'GROUP_KEYS',

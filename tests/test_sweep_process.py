@@ -6,7 +6,6 @@ Every run is a tiny BERT classifier with MiniLM's vocabulary and tokenizer on a 
 import csv, json, os, random, re, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 
-import pytest
 import yaml
 from safetensors import safe_open
 
