@@ -4,6 +4,7 @@
     python bench/masks.py --device cuda    # GPU: LLaMA-7B shapes in bf16 (6.5B prunable parameters)
     python bench/masks.py --preset tiny    # a smoke test of the whole script in seconds
     python bench/masks.py --dtype bf16 --preset 1b6 --methods sparseft,cat_kthvalue   # CPU, bf16: 1.6B prunable weights
+        # (cat + kthvalue needs more than 24 GB there: where the OS kills a peer, its row says so and the table still prints)
 
 Every method masks the same seeded model (magnitude scores, unstructured, global scope, sparsity 0.5) in its own
 subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
@@ -128,6 +129,16 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
 
 def _read_bits(path: Path) -> np.ndarray: return np.fromfile(path, dtype=np.uint8)
 
+def exit_reason(returncode: int) -> str:
+    "Why a worker process ended: its exit status, or the signal that killed it (SIGKILL is what the kernel's OOM killer sends)."
+    if returncode >= 0: return f'exit status {returncode}'
+    return f'killed by signal {-returncode}' + (' (out of memory: the kernel killed it)' if -returncode == 9 else '')
+
+def failed_row(method: str, returncode: int, stderr: str) -> dict:
+    "The row of a peer whose worker died (the OS killed it for memory, or it crashed outside the worker's own error handling)."
+    last = next((l.strip() for l in reversed(stderr.splitlines()) if l.strip()), '')
+    return dict(method=method, error=f"not possible at this size: {exit_reason(returncode)}" + (f": {last[:120]}" if last else ''))
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
@@ -156,15 +167,18 @@ def main(argv=None):
             cmd = [sys.executable, __file__, '--worker', m, '--device', a.device, '--preset', preset, '--sparsity', str(a.sparsity),
                    '--out', tmp, '--repeat', str(repeat if m == 'sparseft' else 1), '--dtype', dtype]
             r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode: sys.exit(f'{m} failed:\n{r.stderr[-3000:]}')
-            rows[m] = json.loads(r.stdout.strip().splitlines()[-1])
+            if r.returncode and m == 'sparseft': sys.exit(f'{m} failed ({exit_reason(r.returncode)}):\n{r.stderr[-3000:]}')
+            rows[m] = json.loads(r.stdout.strip().splitlines()[-1]) if not r.returncode else failed_row(m, r.returncode, r.stderr)
             print(f'  {m}: ' + (rows[m]['error'] if 'error' in rows[m] else f'{rows[m]["time_s"]:.3f} s'), flush=True)
         report(rows, Path(tmp), preset, a.device, a.sparsity, dtype)
 
 def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dtype: str = 'fp32'):
     failed = {m: r for m, r in rows.items() if 'error' in r}
     rows = {m: r for m, r in rows.items() if 'error' not in r}
-    first = next(iter(rows.values()), None) or next(iter(failed.values()))
+    first = next((r for r in (*rows.values(), *failed.values()) if 'n' in r), None)
+    if first is None:  # every method failed before it measured the model
+        for m, r in failed.items(): print(f"{m}: {r['error']}")
+        return
     wb, n = first['weight_bytes'], first['n']
     print(f"\nglobal magnitude masks at sparsity {sparsity}: preset {preset} on {device} in {dtype}, {n / 1e6:.1f}M prunable weights "
           f"({wb / 2**20:.0f} MiB); k = {first['k']:,} pruned\n")

@@ -20,6 +20,20 @@ def test_masks_tiny():
     out = run(ROOT/'bench'/'masks.py', '--preset', 'tiny')
     assert 'cat_kthvalue' in out and 'identical' in out, out
 
+def test_masks_peer_killed(tmp_path, capsys):
+    "A peer the OS kills (the OOM killer's SIGKILL: cat + kthvalue at 1.6B on a 24 GB machine) is a row of the table, not the end of it."
+    sys.path.insert(0, str(ROOT/'bench'))
+    import masks as bench_masks
+    ours = bench_masks.worker('sparseft', 'tiny', 'cpu', 0.5, tmp_path, 1, 'fp32')
+    peer = bench_masks.failed_row('cat_kthvalue', -9, 'Traceback...\n\n')
+    assert peer['error'] == 'not possible at this size: killed by signal 9 (out of memory: the kernel killed it): Traceback...', peer
+    assert bench_masks.failed_row('global_unstructured', 1, '')['error'] == 'not possible at this size: exit status 1'
+    bench_masks.report({'sparseft': ours, 'cat_kthvalue': peer}, tmp_path, 'tiny', 'cpu', 0.5)
+    out = capsys.readouterr().out
+    assert '\nsparseft ' in out and 'cat_kthvalue' in out and 'killed by signal 9' in out and 'goal < 5%' in out, out
+    bench_masks.report({'cat_kthvalue': peer}, tmp_path, 'tiny', 'cpu', 0.5)  # nothing measured: the errors alone
+    assert capsys.readouterr().out.strip() == f"cat_kthvalue: {peer['error']}"
+
 def test_lora_step_tiny():
     out = run(ROOT/'bench'/'lora_step.py', '--preset', 'tiny', '--rounds', '1')
     assert 'sparse_to_sparse' in out and 'x PEFT' in out, out
