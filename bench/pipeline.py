@@ -181,6 +181,15 @@ def report(rows: dict, steps: int, device: str):
     for r in (ours, peer):
         print(f"{r['side']}: last loss {r['loss']:.4f}, violations after merge {r['violations']:,}, saved {r['saved_bytes'] / 2**20:.1f} MiB")
 
+def report_side(r: dict, device: str):
+    "One side's stages alone: what a run with --sides, or one whose other side failed, still has to show."
+    mem = 'alloc' if device.startswith('cuda') else 'RSS'
+    print(f"{r['side']}:\n{'stage':<10}{'time (s)':>10}{f'peak {mem} (MiB)':>18}")
+    for s in STAGES:
+        if s in r['stages']: print(f"{s:<10}{r['stages'][s]['s']:>10.3f}{r['stages'][s]['peak'] / 2**20:>18.1f}")
+    print(f"{'total*':<10}{sum(v['s'] for k, v in r['stages'].items() if k != 'train'):>10.3f}   (* without the training steps)")
+    print(f"last loss {r['loss']:.4f}, violations after merge {r['violations']:,}, saved {r['saved_bytes'] / 2**20:.1f} MiB")
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
@@ -202,17 +211,22 @@ def main(argv=None):
     p = PRESETS[preset]
     print(f"pipeline: preset {preset} on {a.device} ({'bf16' if cuda else 'fp32'}), Wanda from {p['calib'][0]} x {p['calib'][1]} calibration tokens, "
           f"50% row masks, r=16 adapters on 7 projections, {steps} steps at {p['train'][0]} x {p['train'][1]}", flush=True)
-    rows = {}
-    for s in sides:
+    rows, failed = {}, {}
+    for s in sides:  # a side that fails (out of memory at 7B, say) does not lose the other side's figures
         t0 = time.time()
         res = subprocess.run([sys.executable, __file__, '--worker', s, '--device', a.device, '--preset', preset, '--steps', str(steps)],
                              capture_output=True, text=True)
-        if res.returncode: sys.exit(f'{s} failed:\n{res.stderr[-3000:]}')
+        if res.returncode:
+            why = f'killed by signal {-res.returncode}' if res.returncode < 0 else f'exit status {res.returncode}'
+            failed[s] = f'{why} after {time.time() - t0:.1f} s:\n{res.stderr[-3000:]}'
+            print(f"  {s}: FAILED, {failed[s]}", flush=True); continue
         rows[s] = json.loads(res.stdout.strip().splitlines()[-1])
         print(f"  {s}: {time.time() - t0:.1f} s in its process", flush=True)
-    if a.json: Path(a.json).write_text(json.dumps(rows, indent=1))
+    if a.json: Path(a.json).write_text(json.dumps({**rows, **{s: {'side': s, 'error': e} for s, e in failed.items()}}, indent=1))
     if set(rows) == set(SIDES): report(rows, steps, a.device)
-    else: print(json.dumps(rows, indent=1))
+    for r in rows.values():
+        if set(rows) != set(SIDES): report_side(r, a.device)
+    if failed: sys.exit(f"failed: {', '.join(failed)}")
 
 if __name__ == '__main__':
     main()

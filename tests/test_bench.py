@@ -1,5 +1,5 @@
 """The benchmarks' `--preset tiny` paths, run as a user runs them: each prints its table (no timing is asserted)."""
-import subprocess, sys
+import json, subprocess, sys
 from pathlib import Path
 
 
@@ -15,6 +15,15 @@ def test_pipeline_tiny(tmp_path):
     for stage in ('scores', 'masks', 'wrap', 'train', 'merge', 'validate', 'save', 'total*'): assert f'\n{stage} ' in out, out
     assert 'sparseft: last loss' in out and 'violations after merge 0,' in out, out  # sparse_to_sparse keeps the masks
     assert (tmp_path/'p.json').exists()
+
+def test_pipeline_one_side(tmp_path):
+    "One side alone prints its own stages; a side that fails (here: workers on a device nothing can be built on) is named, keeps its error in the JSON, and the run exits non-zero."
+    out = run(ROOT/'bench'/'pipeline.py', '--preset', 'tiny', '--sides', 'sparseft')
+    assert 'sparseft:\nstage' in out and '\nsave ' in out and 'violations after merge 0,' in out, out
+    r = subprocess.run([sys.executable, ROOT/'bench'/'pipeline.py', '--device', 'meta', '--json', tmp_path/'p.json'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and 'failed: sparseft, peer' in r.stderr and '  peer: FAILED, exit status 1' in r.stdout, (r.stdout, r.stderr[-2000:])
+    errors = json.loads((tmp_path/'p.json').read_text())
+    assert set(errors) == {'sparseft', 'peer'} and all('META device' in e['error'] for e in errors.values()), errors
 
 def test_masks_tiny():
     out = run(ROOT/'bench'/'masks.py', '--preset', 'tiny')
