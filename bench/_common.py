@@ -1,4 +1,4 @@
-"""What the benchmarks share: a seeded Llama built without init temporaries, and peak-memory meters for CPU and CUDA."""
+"""What the benchmarks share: a seeded Llama built without init temporaries, peak-memory meters for CPU and CUDA, and why a worker process died."""
 from __future__ import annotations
 
 import ctypes, gc, re, threading, time
@@ -25,6 +25,11 @@ def build_llama(shape: dict, # LlamaConfig fields (sizes, layers, heads, vocabul
             else: p.normal_(0.0, 0.02, generator=g)
     model.model.rotary_emb = LlamaRotaryEmbedding(model.config).to(device)  # inv_freq is a buffer: to_empty left it uninitialised
     return model
+
+def exit_reason(returncode: int) -> str:
+    "Why a worker process ended: its exit status, or the signal that killed it (SIGKILL is what the kernel's OOM killer sends)."
+    if returncode >= 0: return f'exit status {returncode}'
+    return f'killed by signal {-returncode}' + (' (out of memory: the kernel killed it)' if -returncode == 9 else '')
 
 def status_kb(key: str) -> int:
     "A field of /proc/self/status, in kB."

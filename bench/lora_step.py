@@ -28,6 +28,7 @@ Goals (issue 4): sparse_to_dense <= 1.05x PEFT's step time and peak memory; spar
 from __future__ import annotations
 
 import argparse, json, statistics, subprocess, sys, time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -138,20 +139,17 @@ def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup:
     ids = torch.randint(0, PRESETS[preset]['vocab_size'], (batch, seq), generator=g).to(device)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
 
-    def step():
-        loss = model(input_ids=ids, labels=ids).loss
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+    def step(phase=lambda name: nullcontext()):  # phase: record_function, to name the parts in a profile
+        with phase('step.forward'): loss = model(input_ids=ids, labels=ids).loss
+        with phase('step.backward'): loss.backward()
+        with phase('step.optimizer'): opt.step(); opt.zero_grad(set_to_none=True)
         return loss.item()
 
     if profile:
         from torch.profiler import ProfilerActivity, profile as prof, record_function
         for _ in range(warmup): step()
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-        def labelled_step():  # the same step, its phases named for the table below
-            with record_function('step.forward'): loss = model(input_ids=ids, labels=ids).loss
-            with record_function('step.backward'): loss.backward()
-            with record_function('step.optimizer'): opt.step(); opt.zero_grad(set_to_none=True)
-        with prof(activities=acts) as p: labelled_step(); sync()
+        with prof(activities=acts) as p: step(record_function); sync()
         device_key = 'self_device_time_total' if hasattr(torch.autograd.profiler_util.FunctionEventAvg(), 'self_device_time_total') else 'self_cuda_time_total'
         key = device_key if cuda else 'self_cpu_time_total'  # torch >= 2.4 names it 'device', older 'cuda'
         print(p.key_averages().table(sort_by=key, row_limit=25), file=sys.stderr)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import build_llama, peak_meter
+from _common import build_llama, exit_reason, peak_meter
 
 PRESETS = {  # LlamaConfig fields (multi-head attention, untied embeddings)
     'tiny': dict(hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4, vocab_size=1000),
@@ -128,11 +128,6 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
 # -- the driver ----------------------------------------------------------------------------------------------------
 
 def _read_bits(path: Path) -> np.ndarray: return np.fromfile(path, dtype=np.uint8)
-
-def exit_reason(returncode: int) -> str:
-    "Why a worker process ended: its exit status, or the signal that killed it (SIGKILL is what the kernel's OOM killer sends)."
-    if returncode >= 0: return f'exit status {returncode}'
-    return f'killed by signal {-returncode}' + (' (out of memory: the kernel killed it)' if -returncode == 9 else '')
 
 def failed_row(method: str, returncode: int, stderr: str) -> dict:
     "The row of a peer whose worker died (the OS killed it for memory, or it crashed outside the worker's own error handling)."

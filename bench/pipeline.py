@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import build_llama, peak_meter
+from _common import build_llama, exit_reason, peak_meter
 
 PRESETS = {  # LlamaConfig fields (untied embeddings) and the workload
     'tiny': dict(shape=dict(hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, vocab_size=1000),
@@ -217,8 +217,7 @@ def main(argv=None):
         res = subprocess.run([sys.executable, __file__, '--worker', s, '--device', a.device, '--preset', preset, '--steps', str(steps)],
                              capture_output=True, text=True)
         if res.returncode:
-            why = f'killed by signal {-res.returncode}' if res.returncode < 0 else f'exit status {res.returncode}'
-            failed[s] = f'{why} after {time.time() - t0:.1f} s:\n{res.stderr[-3000:]}'
+            failed[s] = f'{exit_reason(res.returncode)} after {time.time() - t0:.1f} s:\n{res.stderr[-3000:]}'
             print(f"  {s}: FAILED, {failed[s]}", flush=True); continue
         rows[s] = json.loads(res.stdout.strip().splitlines()[-1])
         print(f"  {s}: {time.time() - t0:.1f} s in its process", flush=True)
