@@ -16,8 +16,9 @@ from .core import METHODS, ONESHOT_METHODS, Masks, check_choice, check_sparsity,
 from .importance import DATA_METHODS, compute_importance
 from . import oneshot
 from .oneshot import ALLOCATIONS, check_sparsegpt
-from .patterns import (CHANNEL_GROUPS, CHUNK_SIZE, MASK_PATTERNS, MaskPattern, Sparsity, channel_groups, check_pattern, compute_masks,
-                               compute_masks_levels, kth_smallest, prune_count, resolve_sparsity)
+from .patterns import (CHANNEL_GROUPS, MASK_PATTERNS, MaskPattern, Sparsity, channel_groups, check_pattern, compute_masks,
+                               compute_masks_levels, prune_count, resolve_sparsity)
+from .selection import CHUNK_SIZE, kth_smallest
 
 # the names of `sparseft.patterns` (and `core.ONESHOT_METHODS`) this module has always given
 _all_ = ['ONESHOT_METHODS', 'Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity', 'kth_smallest', 'MaskPattern',

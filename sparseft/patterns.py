@@ -5,7 +5,7 @@
 # %% ../nbs/15_patterns.ipynb #0509f63e
 from __future__ import annotations
 
-import fnmatch, functools, itertools, math, struct, warnings, zlib
+import fnmatch, functools, itertools, math, warnings, zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
@@ -13,11 +13,11 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 
 from .core import PATTERNS, SCOPES, Masks, check_choice, check_sparsity, layer_slices
+from .selection import CHUNK_SIZE, LayerSelection, select_lowest
 
 # %% auto #0
-__all__ = ['Sparsity', 'CHUNK_SIZE', 'CHANNEL_GROUPS', 'TRANSPOSABLE_MAX_M', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity',
-           'kth_smallest', 'MaskPattern', 'channel_groups', 'check_nm', 'is_nm', 'check_pattern',
-           'compute_masks_levels', 'compute_masks']
+__all__ = ['Sparsity', 'CHANNEL_GROUPS', 'TRANSPOSABLE_MAX_M', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity', 'MaskPattern',
+           'channel_groups', 'check_nm', 'is_nm', 'check_pattern', 'compute_masks_levels', 'compute_masks']
 
 # %% ../nbs/15_patterns.ipynb #2d3acd0d
 def prune_count(n: int, # entries (rows, channels) in the scope
@@ -44,179 +44,6 @@ def resolve_sparsity(sparsity: Sparsity, # a float, or a {glob: float} map
                              else f"sparsity glob {glob!r} matches no parameter: there are none")
     return {n: next((v for g, v in targets.items() if fnmatch.fnmatchcase(n, g)), 0.0) for n in names}
 
-# %% ../nbs/15_patterns.ipynb #a5ec5cdb
-CHUNK_SIZE: dict[str, int] = {'cpu': 1 << 18, 'cuda': 1 << 26}  # elements per counting step, by device type: bounds temporaries
-
-_BINS, _HALF = 1 << 16, 1 << 15   # 16-bit digits; a key's high digit is offset by _HALF to index the histogram
-_INF_BIN = 0x7F80                 # high digit of +inf; beyond +-_INF_BIN lie only NaN keys
-_INF16 = {torch.bfloat16: 0x7F80, torch.float16: 0x7C00}  # 16-bit float types (their keys fit one histogram) -> key of +inf
-
-def _chunk_size(x: torch.Tensor, chunk: int | None) -> int:
-    return chunk or CHUNK_SIZE.get(x.device.type, CHUNK_SIZE['cpu'])
-
-def _chunks(x: torch.Tensor, chunk: int | None, native: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
-    "(start, float32 chunk) over the flattened `x` (bf16/fp16 chunks as they are with `native`); a chunk is a view where no conversion is needed."
-    flat, size = x.reshape(-1), _chunk_size(x, chunk)
-    keep = (torch.float32, *_INF16) if native else (torch.float32,)
-    for i in range(0, flat.numel(), size):
-        c = flat[i:i + size]
-        yield i, c if c.dtype in keep else c.float()
-
-class _Work:
-    "Scratch tensors (chunk-sized temporaries, histograms), reused so that the passes allocate (almost) nothing per chunk or layer."
-    def __init__(self): self.bufs = {}
-    def get(self, name: str, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        b = self.bufs.get((name, device))
-        if b is None or b.numel() < n or b.dtype != dtype: b = self.bufs[(name, device)] = torch.empty(n, dtype=dtype, device=device)
-        return b[:n]
-    def __call__(self, name: str, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor: return self.get(name, like.numel(), dtype, like.device)
-    def zeros(self, name: str, n: int, device: torch.device | str = 'cpu') -> torch.Tensor:
-        return self.get(name, n, torch.int64, torch.device(device)).zero_()
-
-def _count_into(hist: torch.Tensor, idx: torch.Tensor) -> None:
-    "hist[i] += the number of times i occurs in `idx` (on a GPU without a host synchronisation: `bincount` reads the range back)."
-    if idx.device.type == 'cpu' and idx.numel() >= hist.numel() // 8: hist += torch.bincount(idx, minlength=hist.numel())
-    else: hist.index_add_(0, idx if idx.dtype in (torch.int32, torch.int64) else idx.int(), torch.ones(1, dtype=hist.dtype, device=hist.device).expand(idx.numel()))
-
-def _keys(c: torch.Tensor, work: _Work) -> torch.Tensor:
-    "Order-preserving int32 keys of a float32 chunk (of a bf16/fp16 chunk: in [-32767, 32767]): sign-magnitude bits as two's complement."
-    half = c.dtype in _INF16
-    b = c.view(torch.int16 if half else torch.int32)
-    if b.device.type == 'cpu' and int(b.min()) >= 0: return b  # no negative score (nor -0.0): the bits are the keys
-    k, s = work('key', c, torch.int32), work('tmp', c, torch.int32)
-    if half: b = k.copy_(b)  # widened, sign-extended
-    torch.bitwise_right_shift(b, 31, out=s); torch.bitwise_and(b, 0x7FFF if half else 0x7FFFFFFF, out=k)  # -1 where negative, magnitude
-    k ^= s; k -= s  # -magnitude where negative
-    return k
-
-def _key_value(key: int, dtype: torch.dtype = torch.float32) -> float:
-    "The value of a key of `dtype` (float32, or bf16/fp16 for 16-bit keys), as a Python float (exact)."
-    half = dtype in _INF16
-    bits = key if key >= 0 else (-key) | (0x8000 if half else 0x80000000)
-    return torch.frombuffer(bytearray(struct.pack('<H' if half else '<I', bits)), dtype=dtype)[0].item()
-
-# %% ../nbs/15_patterns.ipynb #175178ef
-@dataclass(frozen=True)
-class _Cut:
-    "Where the `k` lowest scores end: the k-th smallest `value`, `below` scores under it, `ties` scores equal to it."
-    k: int; value: float; below: int; ties: int
-    dtype: torch.dtype = torch.float32  # the key space: float32, or the 16-bit type every score had (then `value` is one of its values)
-    @property
-    def partial(self) -> bool: return self.k - self.below < self.ties  # some ties at `value` are kept
-
-_Source = Callable[[], Iterable[tuple[str, torch.Tensor]]]
-_Layout = list[tuple[str, torch.Size, torch.device]]
-
-def _add_high(hist: torch.Tensor, c: torch.Tensor, work: _Work) -> None:
-    "Add the counts of the high 16 bits of the keys of chunk `c` to `hist` (of its whole 16-bit keys for a bf16/fp16 chunk)."
-    key = _keys(c, work); raw = key.data_ptr() == c.data_ptr()  # raw bits: all >= 0
-    if c.dtype not in _INF16: key = torch.bitwise_right_shift(key, 16, out=work('tmp', c, torch.int32))
-    if raw: _count_into(hist[_HALF:], key)
-    else: _count_into(hist, key.add_(_HALF))
-
-def _raise_nan(source: _Source):
-    for name, x in source():
-        if torch.isnan(x).any(): raise ValueError(f"scores of {name!r} contain NaN")
-    raise AssertionError('the histogram counts NaN keys, but no score is NaN')
-
-def _histogram_high(source: _Source, chunk: int | None, work: _Work,
-                    space: torch.dtype | None = None, # the key space (None: the first tensor's 16-bit type, else float32)
-                   ) -> tuple[torch.Tensor, _Layout, torch.dtype]:
-    "Pass 1: counts of the keys' high 16 bits over every tensor (of the whole keys when all are one 16-bit type), the tensors' layout, the key space."
-    hist, layout = None, []
-    for name, x in source():
-        layout.append((name, x.shape, x.device))
-        if x.numel() == 0: continue
-        s = x.dtype if x.dtype in _INF16 else torch.float32
-        if space is None: space = s
-        elif s != space and space != torch.float32: return _histogram_high(source, chunk, work, torch.float32)  # mixed types: float32 keys
-        if hist is None: hist = work.zeros('high', _BINS, x.device)
-        for _, c in _chunks(x, chunk, native=space != torch.float32): _add_high(hist, c.to(hist.device), work)
-        x = c = None  # free these scores before the source computes the next ones
-    hist = work.zeros('high', _BINS) if hist is None else hist.cpu()  # the pass's one read-back from the device
-    inf = _INF16.get(space, _INF_BIN)
-    if hist[:_HALF - inf].any() or hist[_HALF + inf + 1:].any(): _raise_nan(source)  # keys beyond +-inf are NaN
-    return hist, layout, space or torch.float32
-
-def _histogram_low(source: _Source, highs: Iterable[int], chunk: int | None, work: _Work) -> dict[int, torch.Tensor]:
-    "Pass 2: counts of the low 16 bits of the keys whose high 16 bits are one of `highs`."
-    hists = {j: work.zeros(f'low{i}', _BINS) for i, j in enumerate(highs)}
-    for _, x in source():
-        for _, c in _chunks(x, chunk):
-            key = _keys(c, work); hi = work('tmp', c, torch.int32); sel = work('sel', c, torch.bool)
-            torch.bitwise_right_shift(key, 16, out=hi)
-            for j, h in hists.items():
-                low = key[torch.eq(hi, j, out=sel)]
-                if low.numel(): _count_into(h, low.bitwise_and_(0xFFFF).cpu())
-        x = c = key = None
-    return hists
-
-def _find_cuts(source: _Source, counts: Callable[[int], list[int]], chunk: int | None, work: _Work) -> tuple[list[_Cut | None], _Layout]:
-    "The cut for each k in `counts(n)` (n = number of scores; None where k = 0: nothing pruned), and the layout of the tensors."
-    hist, layout, space = _histogram_high(source, chunk, work)
-    n = int(hist.sum()); ks = counts(n)
-    for k in ks:
-        if not 0 <= k <= n: raise ValueError(f"k must be in [0, {n}] (the number of scores), got {k}")
-    cum = torch.cumsum(hist, 0, out=work.get('cum', _BINS, torch.int64, hist.device))
-    where = {k: int(torch.searchsorted(cum, torch.tensor([k]))) for k in ks if k}  # first bin reaching k
-    if space != torch.float32:  # 16-bit keys: each bin is one value, so pass 1 found the cuts
-        return [_Cut(k, _key_value(where[k] - _HALF, space), int(cum[where[k] - 1]) if where[k] else 0, int(hist[where[k]]), space)
-                if k else None for k in ks], layout
-    lows = _histogram_low(source, {j - _HALF for j in where.values()}, chunk, work) if where else {}
-    cuts = []
-    for k in ks:
-        if not k: cuts.append(None); continue
-        j = where[k]; below = int(cum[j - 1]) if j else 0
-        h = lows[j - _HALF]; cum2 = torch.cumsum(h, 0, out=work.get('cum2', _BINS, torch.int64, h.device))
-        lo = int(torch.searchsorted(cum2, torch.tensor([k - below])))
-        below += int(cum2[lo - 1]) if lo else 0
-        cuts.append(_Cut(k, _key_value((j - _HALF) * _BINS + lo), below, int(h[lo])))
-    return cuts, layout
-
-# %% ../nbs/15_patterns.ipynb #731259fa
-def _fill_masks(x: torch.Tensor, # scores
-                cuts: Sequence[_Cut | None], # one cut per mask
-                pending: list[int], # ties still to prune, per cut (updated)
-                outs: Sequence[torch.Tensor], # bool tensors shaped like `x`, written in place
-                chunk: int | None, # elements per step
-                work: _Work, # scratch tensors
-               ) -> None:
-    "Pass 3: `outs[i] = x > cut.value`, and of the ties the first `pending[i]` (in flat order) pruned, the rest kept."
-    flats = [o.view(-1) for o in outs]
-    for i, cut in enumerate(cuts):
-        if cut is None: flats[i].fill_(True)
-    native = all(cut is None or cut.dtype == x.dtype for cut in cuts)  # compare bf16/fp16 scores in their type: the cut is one of their values
-    for start, c in _chunks(x, chunk, native):
-        for i, cut in enumerate(cuts):
-            if cut is None: continue
-            o = flats[i][start:start + c.numel()]
-            torch.gt(c, cut.value, out=o)
-            if not cut.partial: continue
-            eq = torch.eq(c, cut.value, out=work('sel', c, torch.bool))
-            if pending[i] == 0: o |= eq; continue
-            t = int(eq.sum())
-            if t <= pending[i]: pending[i] -= t; continue
-            o[eq.nonzero().squeeze(1)[pending[i]:]] = True
-            pending[i] = 0
-
-def _pending(cuts: Sequence[_Cut | None]) -> list[int]:
-    return [c.k - c.below if c and c.partial else 0 for c in cuts]
-
-# %% ../nbs/15_patterns.ipynb #0603e843
-def kth_smallest(scores: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], # tensors (a lazy mapping is walked once per pass)
-                 k: int | Sequence[int], # 1-based rank(s), as in `torch.kthvalue`
-                 chunk: int | None = None, # elements per counting step (None: `CHUNK_SIZE` for the device)
-                ) -> float | list[float]:
-    "The `k`-th smallest value over all tensors, exactly as `torch.cat(...).kthvalue(k)`, by counting passes without concatenating."
-    source = scores.items if isinstance(scores, Mapping) else (lambda: ((f'[{i}]', t) for i, t in enumerate(scores)))
-    ks = [k] if isinstance(k, int) else list(k)
-    def counts(n):
-        for x in ks:
-            if not 1 <= x <= n: raise ValueError(f"k must be in [1, {n}] (the number of scores), got {x}")
-        return ks
-    cuts, _ = _find_cuts(source, counts, chunk, _Work())
-    return cuts[0].value if isinstance(k, int) else [c.value for c in cuts]
-
 # %% ../nbs/15_patterns.ipynb #6addbba2
 @dataclass(frozen=True)
 class MaskPattern:
@@ -226,6 +53,8 @@ class MaskPattern:
     options: tuple[str, ...] = () # the keyword options it takes
     why_not: str = '' # why the other scopes are refused, for the error message
 
+def _chunk_elems(x: torch.Tensor) -> int: return CHUNK_SIZE.get(x.device.type, CHUNK_SIZE['cpu'])  # elements per step: bounds temporaries
+
 def _new_masks(x: torch.Tensor, levels: Sequence) -> list[torch.Tensor]:
     return [torch.empty(x.shape, dtype=torch.bool, device=x.device) for _ in levels]
 
@@ -233,32 +62,17 @@ def _slice_outs(name: str, outs: Sequence[torch.Tensor]) -> Iterator[list[torch.
     return (list(o) for o in zip(*[[t for _, t in layer_slices(name, out)] for out in outs]))
 
 # %% ../nbs/15_patterns.ipynb #fea10ac9
-_SORT_BELOW = 1 << 16  # layers smaller than this are ranked by one stable sort: cheaper than the 65,536-bin histograms
-
-def _prune_sorted(name: str, x: torch.Tensor, ks: Sequence[int], outs: Sequence[torch.Tensor]) -> None:
-    "Masks pruning the `k` lowest of `x`, from one stable sort (ties: lowest flat index first, as the counting passes)."
-    flat = x.reshape(-1).float()
-    if torch.isnan(flat).any(): raise ValueError(f"scores of {name!r} contain NaN")
-    order = torch.sort(flat, stable=True).indices
-    for o, k in zip(outs, ks):
-        f = o.view(-1); f.fill_(True); f[order[:k]] = False
-
 def _unstructured_layer(scores, levels):
     names = list(scores)
     targets = [resolve_sparsity(lv, names) for lv in levels]
-    masks, work = [{} for _ in levels], _Work()
+    masks, sel = [{} for _ in levels], LayerSelection(scores)
     for name, x in scores.items():
         outs = _new_masks(x, levels)
-        for (lname, xs), os_ in zip(layer_slices(name, x), _slice_outs(name, outs)):
-            ks = [prune_count(xs.numel(), t[name]) for t in targets]
-            if not any(ks):
-                for o in os_: o.fill_(True)
-                continue
-            if xs.numel() < _SORT_BELOW: _prune_sorted(lname, xs, ks, os_); continue
-            cuts, _ = _find_cuts(lambda: [(lname, xs)], lambda n: ks, None, work)
-            _fill_masks(xs, cuts, _pending(cuts), os_, None, work)
+        for i, ((lname, xs), os_) in enumerate(zip(layer_slices(name, x), _slice_outs(name, outs))):
+            sel.add(name, i, lname, xs, [prune_count(xs.numel(), t[name]) for t in targets], os_)
         for m, o in zip(masks, outs): m[name] = o
         x = xs = None
+    sel.flush()
     return masks
 
 def _unstructured_global(scores, levels):
@@ -266,15 +80,7 @@ def _unstructured_global(scores, levels):
         if isinstance(lv, Mapping):
             raise ValueError(f"scope 'global' takes one sparsity, got the per-layer map {dict(lv)!r}; use scope 'layer' or 'row' for per-layer targets")
     sps = [check_sparsity(lv) for lv in levels]
-    work = _Work()
-    cuts, layout = _find_cuts(scores.items, lambda n: [prune_count(n, s) for s in sps], None, work)
-    masks = [{name: torch.empty(shape, dtype=torch.bool, device=device) for name, shape, device in layout} for _ in levels]
-    pending = _pending(cuts)
-    for name, x in scores.items():
-        _fill_masks(x, cuts, pending, [m[name] for m in masks], None, work)
-        x = None
-    assert all(p == 0 for p in pending), pending
-    return masks
+    return select_lowest(scores, lambda n: [prune_count(n, s) for s in sps])
 
 def _unstructured_row(scores, levels):
     names = list(scores)
@@ -284,10 +90,10 @@ def _unstructured_row(scores, levels):
         if x.ndim < 2: raise ValueError(f"scope 'row' needs 2-D or 3-D scores; {name!r} has shape {tuple(x.shape)}")
         rows, outs = x.reshape(-1, x.shape[-1]), _new_masks(x, levels)
         ks = [prune_count(x.shape[-1], t[name]) for t in targets]
-        step = max(1, _chunk_size(x, None) // max(1, x.shape[-1]))
+        step = max(1, _chunk_elems(x) // max(1, x.shape[-1]))
         for r in range(0, rows.shape[0], step):
             block = rows[r:r + step]
-            if block.dtype not in (torch.float32, *_INF16): block = block.float()  # a 16-bit type sorts as it is
+            if block.dtype not in (torch.float32, torch.bfloat16, torch.float16): block = block.float()  # a 16-bit type sorts as it is
             order = torch.sort(block, dim=1, stable=True).indices if any(ks) else None
             for o, k in zip(outs, ks):
                 ob = o.view(-1, x.shape[-1])[r:r + step]
@@ -432,7 +238,7 @@ def _nm_tiles_into(name: str, x: torch.Tensor, n: int, m: int, out: torch.Tensor
     if torch.isnan(x).any(): raise ValueError(f"scores of {name!r} contain NaN")
     C, pats = x.shape[-1], _tile_patterns(n, m).to(x.device)
     x2, o2 = x.reshape(-1, C), out.view(-1, C)
-    step = m * max(1, _chunk_size(x, None) // (C // m * len(pats)))  # rows per step: bounds the [tiles, patterns] sums
+    step = m * max(1, _chunk_elems(x) // (C // m * len(pats)))  # rows per step: bounds the [tiles, patterns] sums
     for r in range(0, x2.shape[0], step):
         t = x2[r:r + step].float()
         b = t.shape[0] // m
@@ -463,10 +269,13 @@ def _build_nm(scores, levels, scope, n: int = 2, m: int = 4, transposable: bool 
         for o, t in zip(outs, targets):
             if not t[name]: o.fill_(True)
         if todo:
-            step, first = max(m, _chunk_size(x, None) // m * m), todo[0].view(-1)
+            step, first, flat = max(m, _chunk_elems(x) // m * m), todo[0].view(-1), x.reshape(-1)
             if tiled: _nm_tiles_into(name, x, n, m, todo[0])
             else:
-                for start, c in _chunks(x, step, native=True): first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)  # bf16/fp16 compare exactly as they are
+                for start in range(0, flat.numel(), step):
+                    c = flat[start:start + step]
+                    if c.dtype not in (torch.float32, torch.bfloat16, torch.float16): c = c.float()  # bf16/fp16 compare exactly as they are
+                    first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)
             for o in todo[1:]: o.copy_(todo[0])
         for mk, o in zip(masks, outs): mk[name] = o
     return masks
