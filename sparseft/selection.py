@@ -57,7 +57,7 @@ def _keys(c: torch.Tensor, work: _Work) -> torch.Tensor:
     "Order-preserving int32 keys of a float32 chunk (of a bf16/fp16 chunk: in [-32767, 32767]): sign-magnitude bits as two's complement."
     half = c.dtype in _INF16
     b = c.view(torch.int16 if half else torch.int32)
-    if b.device.type == 'cpu' and int(b.min()) >= 0: return b  # no negative score (nor -0.0): the bits are the keys
+    if not _no_sync(b) and int(b.min()) >= 0: return b  # no negative score (nor -0.0): the bits are the keys (checked where a read-back is free)
     k, s = work('key', c, torch.int32), work('tmp', c, torch.int32)
     if half: b = k.copy_(b)  # widened, sign-extended
     torch.bitwise_right_shift(b, 31, out=s); torch.bitwise_and(b, 0x7FFF if half else 0x7FFFFFFF, out=k)  # -1 where negative, magnitude
@@ -65,10 +65,11 @@ def _keys(c: torch.Tensor, work: _Work) -> torch.Tensor:
     return k
 
 def _key_value(key: int, dtype: torch.dtype = torch.float32) -> float:
-    "The value of a key of `dtype` (float32, or bf16/fp16 for 16-bit keys), as a Python float (exact)."
+    "The value of a key of `dtype` (float32, or bf16/fp16 for 16-bit keys), as a Python float (exact), computed on the host."
     half = dtype in _INF16
     bits = key if key >= 0 else (-key) | (0x8000 if half else 0x80000000)
-    return torch.frombuffer(bytearray(struct.pack('<H' if half else '<I', bits)), dtype=dtype)[0].item()
+    if dtype == torch.float16: return struct.unpack('<e', struct.pack('<H', bits))[0]
+    return struct.unpack('<f', struct.pack('<I', bits << 16 if half else bits))[0]  # a bf16 is the high half of a float32
 
 # %% ../nbs/15a_selection.ipynb #c289d5b9
 @dataclass(frozen=True)
