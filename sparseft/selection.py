@@ -284,10 +284,10 @@ class LayerSelection:
         "Mask one layer (2-D scores, or one expert's slice)."
         if not any(ks):
             for o in outs: o.fill_(True)
-        elif x.numel() < _SORT_BELOW: _prune_sorted(layer, x, ks, outs)
-        elif _no_sync(x):
+        elif _no_sync(x):  # small layers too: a sort's NaN check would be a read-back
             self.batch.append((name, index, list(ks), outs))
             if len(self.batch) == _BATCH_LAYERS: self.flush()
+        elif x.numel() < _SORT_BELOW: _prune_sorted(layer, x, ks, outs)
         else:
             (cuts,), _, _ = _find_cuts(lambda: [(layer, x)], lambda n: list(ks), None, self.work)
             _fill_masks(x, cuts, _pending(cuts), outs, None, self.work)
