@@ -1,13 +1,14 @@
-"""Benchmark: sparseft's exact global magnitude threshold vs `torch.nn.utils.prune.global_unstructured` vs cat + kthvalue.
+"""Benchmark: sparseft's exact magnitude masks vs `torch.nn.utils.prune` (global_unstructured, l1_unstructured) vs cat + kthvalue.
 
     python bench/masks.py                  # CPU: a ~220M-parameter Llama (154M prunable) in fp32; about 2-4 minutes
     python bench/masks.py --device cuda    # GPU: LLaMA-7B shapes in bf16 (6.5B prunable parameters)
     python bench/masks.py --preset tiny    # a smoke test of the whole script in seconds
     python bench/masks.py --dtype bf16 --preset 1b6 --methods sparseft,cat_kthvalue   # CPU, bf16: 1.6B prunable weights
+    python bench/masks.py --scope layer    # per-layer masks: ours vs prune.l1_unstructured on each layer
         # (cat + kthvalue needs more than 24 GB there: where the OS kills a peer, its row says so and the table still prints)
 
-Every method masks the same seeded model (magnitude scores, unstructured, global scope, sparsity 0.5) in its own
-subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
+Every method masks the same seeded model (magnitude scores, unstructured, sparsity 0.5, global scope unless
+`--scope layer`) in its own subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
 `--repeat` runs in its process (the first run is shown too: it also pays for first-touching fresh memory, which is
 slow on virtual machines), the others run once (`global_unstructured` rewrites the model it prunes). Peak extra memory is
 the growth of the process's resident set over its level once the model is built (VmHWM reset through
@@ -36,7 +37,8 @@ PRESETS = {  # LlamaConfig fields (multi-head attention, untied embeddings)
     '1b6': dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=32, num_attention_heads=16, vocab_size=32000),
     '7b': dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000),
 }
-METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue')
+SCOPE_METHODS = {'global': ('sparseft', 'global_unstructured', 'cat_kthvalue'), 'layer': ('sparseft', 'l1_unstructured')}
+METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue', 'l1_unstructured')
 
 # -- the model --------------------------------------------------------------------------------------------------
 
@@ -50,10 +52,10 @@ def prunable(model) -> dict[str, torch.nn.Parameter]:
 
 # -- the three methods --------------------------------------------------------------------------------------------
 
-def run_sparseft(model, sparsity):
-    "Ours: lazy magnitude scores, exact global threshold by counting passes."
+def run_sparseft(model, sparsity, scope='global'):
+    "Ours: lazy magnitude scores, exact thresholds by counting passes (over all layers, or per layer)."
     from sparseft.mask_generator import compute_unstructured_mask
-    masks = compute_unstructured_mask(model, sparsity, scope='global')
+    masks = compute_unstructured_mask(model, sparsity, scope=scope)
     return masks, sum(m.numel() * m.element_size() for m in masks.values())
 
 def run_global_unstructured(model, sparsity):
@@ -83,33 +85,47 @@ def run_cat_kthvalue(model, sparsity):
         masks[n] = keep[i:i + p.numel()].view(p.shape); i += p.numel()
     return masks, keep.numel()
 
-RUNNERS = {'sparseft': run_sparseft, 'global_unstructured': run_global_unstructured, 'cat_kthvalue': run_cat_kthvalue}
+def run_l1_unstructured(model, sparsity):
+    "torch.nn.utils.prune.l1_unstructured on each layer (topk of the layer's |W|): the per-layer peer."
+    from torch.nn.utils import prune
+    masks = {}
+    for name in prunable(model):
+        mod, _, attr = name.rpartition('.')
+        m = model.get_submodule(mod)
+        prune.l1_unstructured(m, attr, amount=sparsity)
+        masks[name] = getattr(m, attr + '_mask')  # float32 buffers
+    return masks, sum(m.numel() * m.element_size() for m in masks.values())
+
+RUNNERS = {'sparseft': run_sparseft, 'global_unstructured': run_global_unstructured, 'cat_kthvalue': run_cat_kthvalue,
+           'l1_unstructured': run_l1_unstructured}
 
 # -- one method in its own process -------------------------------------------------------------------------------
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
-def worker(method: str, preset: str, device: str, sparsity: float, out: Path, repeat: int, dtype: str) -> dict:
+def worker(method: str, preset: str, device: str, sparsity: float, out: Path, repeat: int, dtype: str, scope: str = 'global') -> dict:
     dtype = DTYPES[dtype]
     for mod in ('sparseft.mask_generator', 'sparseft.importance', 'torch.nn.utils.prune'): importlib.import_module(mod)  # not measured
     model = build_model(preset, device, dtype)
     params = prunable(model); names = list(params)
     n = sum(p.numel() for p in params.values()); weight_bytes = sum(p.numel() * p.element_size() for p in params.values())
+    k = round(sparsity * n) if scope == 'global' else sum(round(sparsity * p.numel()) for p in params.values())  # exactly k pruned
     times = []
+    run = (lambda: run_sparseft(model, sparsity, scope)) if method == 'sparseft' else (lambda: RUNNERS[method](model, sparsity))
     if device.startswith('cuda') and method == 'sparseft':  # warm up kernels and the caching allocator, then time
-        run_sparseft(model, sparsity)
+        run()
     sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
     try:
         with peak_meter(device) as mem:
             sync(); t0 = time.perf_counter()
-            masks, mask_bytes = RUNNERS[method](model, sparsity)
+            masks, mask_bytes = run()
             sync(); times.append(time.perf_counter() - t0)
     except (RuntimeError, MemoryError) as e:  # a peer that cannot run at this size (kthvalue's index limit, memory) is a row, not a crash
         if method == 'sparseft': raise
-        return dict(method=method, error=f"not possible at this size: {str(e).splitlines()[0][:120]}", n=n, weight_bytes=weight_bytes, k=round(sparsity * n))
+        return dict(method=method, error=f"not possible at this size: {str(e).splitlines()[0][:120]}", n=n, weight_bytes=weight_bytes, k=k)
     for _ in range(repeat - 1):  # more timings (ours only: the others change the model or are slow)
         del masks; sync(); t0 = time.perf_counter()
-        masks, _ = RUNNERS[method](model, sparsity)
+        masks, _ = run()
         sync(); times.append(time.perf_counter() - t0)
     pruned = sum(int((~masks[name].bool()).sum()) for name in names)
     if all(masks[name].numel() % 8 == 0 for name in names):  # pack tensor by tensor: no concatenated copy of the masks (7B on a 24 GB machine)
@@ -122,8 +138,11 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
         scores = torch.cat([p.detach().abs().float().reshape(-1).cpu() for p in params.values()])
         v = scores.kthvalue(round(sparsity * n)).values
         np.packbits((scores == v).numpy()).tofile(out / 'ties.bits')
+    if method == 'l1_unstructured':  # the entries tied with their layer's threshold
+        ties = [(s == s.kthvalue(max(1, round(sparsity * s.numel()))).values) for s in (p.detach().abs().float().reshape(-1).cpu() for p in params.values())]
+        np.packbits(torch.cat(ties).numpy()).tofile(out / 'ties.bits')
     return dict(method=method, time_s=min(times), times_s=times, extra_bytes=mem.extra, mask_bytes=mask_bytes,
-                weight_bytes=weight_bytes, n=n, pruned=pruned, k=round(sparsity * n))
+                weight_bytes=weight_bytes, n=n, pruned=pruned, k=k)
 
 # -- the driver ----------------------------------------------------------------------------------------------------
 
@@ -139,6 +158,7 @@ def main(argv=None):
     ap.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     ap.add_argument('--preset', default=None, choices=list(PRESETS), help="model shapes (default: cpu200m on CPU, 7b on CUDA)")
     ap.add_argument('--sparsity', type=float, default=0.5)
+    ap.add_argument('--scope', default='global', choices=list(SCOPE_METHODS), help="one threshold over all layers, or one per layer (peer: l1_unstructured)")
     ap.add_argument('--dtype', default=None, choices=list(DTYPES), help='weight dtype (default: bf16 on CUDA, fp32 on CPU)')
     ap.add_argument('--methods', default=None, help=f"comma-separated, of {', '.join(METHODS)} (default: all on CPU, sparseft on CUDA)")
     ap.add_argument('--repeat', type=int, default=None, help='timed runs of ours, the best is reported (default 3 on CPU, 5 on CUDA)')
@@ -149,25 +169,26 @@ def main(argv=None):
     preset = a.preset or ('7b' if cuda else 'cpu200m')
     dtype = a.dtype or ('bf16' if cuda else 'fp32')
     if a.worker:
-        print(json.dumps(worker(a.worker, preset, a.device, a.sparsity, Path(a.out), a.repeat or 1, dtype)))
+        print(json.dumps(worker(a.worker, preset, a.device, a.sparsity, Path(a.out), a.repeat or 1, dtype, a.scope)))
         return
     if cuda and not torch.cuda.is_available(): sys.exit('--device cuda: no CUDA device is available here')
-    methods = a.methods.split(',') if a.methods else (['sparseft'] if cuda else list(METHODS))
+    known = SCOPE_METHODS[a.scope]
+    methods = a.methods.split(',') if a.methods else (['sparseft'] if cuda and a.scope == 'global' else list(known))
     for m in methods:
-        if m not in METHODS: sys.exit(f"unknown method {m!r}; known: {', '.join(METHODS)}")
+        if m not in known: sys.exit(f"unknown method {m!r} for scope {a.scope!r}; known: {', '.join(known)}")
     repeat = a.repeat or (5 if cuda else 3)
     with tempfile.TemporaryDirectory(prefix='sparseft-bench-') as tmp:
         rows = {}
         for m in methods:
             cmd = [sys.executable, __file__, '--worker', m, '--device', a.device, '--preset', preset, '--sparsity', str(a.sparsity),
-                   '--out', tmp, '--repeat', str(repeat if m == 'sparseft' else 1), '--dtype', dtype]
+                   '--out', tmp, '--repeat', str(repeat if m == 'sparseft' else 1), '--dtype', dtype, '--scope', a.scope]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode and m == 'sparseft': sys.exit(f'{m} failed ({exit_reason(r.returncode)}):\n{r.stderr[-3000:]}')
             rows[m] = json.loads(r.stdout.strip().splitlines()[-1]) if not r.returncode else failed_row(m, r.returncode, r.stderr)
             print(f'  {m}: ' + (rows[m]['error'] if 'error' in rows[m] else f'{rows[m]["time_s"]:.3f} s'), flush=True)
-        report(rows, Path(tmp), preset, a.device, a.sparsity, dtype)
+        report(rows, Path(tmp), preset, a.device, a.sparsity, dtype, a.scope)
 
-def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dtype: str = 'fp32'):
+def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dtype: str = 'fp32', scope: str = 'global'):
     failed = {m: r for m, r in rows.items() if 'error' in r}
     rows = {m: r for m, r in rows.items() if 'error' not in r}
     first = next((r for r in (*rows.values(), *failed.values()) if 'n' in r), None)
@@ -175,8 +196,8 @@ def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dty
         for m, r in failed.items(): print(f"{m}: {r['error']}")
         return
     wb, n = first['weight_bytes'], first['n']
-    print(f"\nglobal magnitude masks at sparsity {sparsity}: preset {preset} on {device} in {dtype}, {n / 1e6:.1f}M prunable weights "
-          f"({wb / 2**20:.0f} MiB); k = {first['k']:,} pruned\n")
+    print(f"\n{'global' if scope == 'global' else 'per-layer'} magnitude masks at sparsity {sparsity}: preset {preset} on {device} in {dtype}, "
+          f"{n / 1e6:.1f}M prunable weights ({wb / 2**20:.0f} MiB); k = {first['k']:,} pruned\n")
     ours = _read_bits(tmp / 'sparseft.bits') if 'sparseft' in rows else None
     ties = _read_bits(tmp / 'ties.bits') if (tmp / 'ties.bits').exists() else None
     print(f"{'method':<22}{'time (s)':>10}{'first run':>11}{'peak extra (MiB)':>18}{'masks (MiB)':>13}{'beyond masks':>14}{'% weights':>11}{'pruned == k':>13}  same masks as ours")
@@ -202,6 +223,10 @@ def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dty
             print(f"memory beyond masks, global_unstructured / ours: "
                   f"{(rows['global_unstructured']['extra_bytes'] - rows['global_unstructured']['mask_bytes']) / max(1, o['extra_bytes'] - o['mask_bytes']):.0f}x")
         if 'cat_kthvalue' in rows: print(f"speed-up vs cat + kthvalue: {rows['cat_kthvalue']['time_s'] / o['time_s']:.1f}x")
+        if 'l1_unstructured' in rows:
+            l1 = rows['l1_unstructured']
+            print(f"speed-up vs l1_unstructured on each layer: {l1['time_s'] / o['time_s']:.1f}x; memory beyond masks, l1_unstructured / ours: "
+                  f"{(l1['extra_bytes'] - l1['mask_bytes']) / max(1, o['extra_bytes'] - o['mask_bytes']):.0f}x")
         print(f"ours, extra memory beyond masks: {beyond:.2f}% of the weights' bytes (goal < 5%: {'met' if beyond < 5 else 'NOT met'})")
         if device.startswith('cuda'):
             print(f"ours on {device}: {1000 * o['time_s']:.1f} ms (best of {len(o['times_s'])}; goal <= 50 ms: {'met' if o['time_s'] <= 0.05 else 'NOT met'})")

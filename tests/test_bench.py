@@ -29,6 +29,12 @@ def test_masks_tiny():
     out = run(ROOT/'bench'/'masks.py', '--preset', 'tiny')
     assert 'cat_kthvalue' in out and 'identical' in out, out
 
+def test_masks_layer_tiny():
+    "Per-layer masks: ours against `prune.l1_unstructured` on each layer, the same masks, exactly k pruned."
+    out = run(ROOT/'bench'/'masks.py', '--preset', 'tiny', '--scope', 'layer')
+    assert 'per-layer magnitude masks' in out and 'l1_unstructured' in out and 'identical' in out and 'speed-up vs l1_unstructured' in out, out
+    assert 'False' not in out, out  # pruned == k for both
+
 def test_masks_peer_killed(tmp_path, capsys):
     "A peer the OS kills (the OOM killer's SIGKILL: cat + kthvalue at 1.6B on a 24 GB machine) is a row of the table, not the end of it."
     sys.path.insert(0, str(ROOT/'bench'))
