@@ -159,8 +159,8 @@ def _find_cuts(source: _Source, # () -> (name, scores) pairs; walked once per pa
     for n, ks in zip(ns, ks_of):
         for k in ks:
             if not 0 <= k <= n: raise ValueError(f"k must be in [0, {n}] (the number of scores), got {k}")
-    table = torch.stack(rows) if rows else torch.zeros(1, _BINS, dtype=torch.int64)
-    scopes, L = (table if each else table.sum(0, keepdim=True)), len(ks_of[0])
+    table = (torch.stack(rows) if len(rows) > 1 else rows[0][None]) if rows else torch.zeros(1, _BINS, dtype=torch.int64)
+    scopes, L = (table if each or len(table) == 1 else table.sum(0, keepdim=True)), len(ks_of[0])
     kt = _to_device(torch.tensor(ks_of, dtype=torch.int64), table.device)  # [scopes, L]
     j, below, ties = _search(scopes, kt)  # pass 1's cuts: the high digit (the whole 16-bit key), scores below its bin, in it
     nan = _nan_rows(scopes, _INF16.get(space, _INF_BIN)).long()
@@ -171,7 +171,7 @@ def _find_cuts(source: _Source, # () -> (name, scores) pairs; walked once per pa
         for _, x in source():
             if x.numel(): _add_low(low[i if per_tensor else 0], key[i if each else 0], x, chunk, work)
             x = None; i += 1
-        lows = low if each else low.sum(0, keepdim=True)
+        lows = low if each or len(low) == 1 else low.sum(0, keepdim=True)
         lo, below2, ties = (t.view(len(scopes), L) for t in _search(lows.view(-1, _BINS), (kt - below).clamp(min=1).view(-1, 1)))
         key, below = key * _BINS + lo, below + below2
         at = low.gather(2, lo.expand(len(table), L).unsqueeze(2)).squeeze(2) if per_tensor and not each else None
