@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 
 from .core import PATTERNS, SCOPES, Masks, check_choice, check_sparsity, layer_slices
-from .selection import CHUNK_SIZE, LayerSelection, select_lowest
+from .selection import LayerSelection, chunk_size, flat_chunks, select_lowest
 
 # %% auto #0
 __all__ = ['Sparsity', 'CHANNEL_GROUPS', 'TRANSPOSABLE_MAX_M', 'MASK_PATTERNS', 'prune_count', 'resolve_sparsity', 'MaskPattern',
@@ -53,8 +53,6 @@ class MaskPattern:
     options: tuple[str, ...] = () # the keyword options it takes
     why_not: str = '' # why the other scopes are refused, for the error message
 
-def _chunk_elems(x: torch.Tensor) -> int: return CHUNK_SIZE.get(x.device.type, CHUNK_SIZE['cpu'])  # elements per step: bounds temporaries
-
 def _new_masks(x: torch.Tensor, levels: Sequence) -> list[torch.Tensor]:
     return [torch.empty(x.shape, dtype=torch.bool, device=x.device) for _ in levels]
 
@@ -90,7 +88,7 @@ def _unstructured_row(scores, levels):
         if x.ndim < 2: raise ValueError(f"scope 'row' needs 2-D or 3-D scores; {name!r} has shape {tuple(x.shape)}")
         rows, outs = x.reshape(-1, x.shape[-1]), _new_masks(x, levels)
         ks = [prune_count(x.shape[-1], t[name]) for t in targets]
-        step = max(1, _chunk_elems(x) // max(1, x.shape[-1]))
+        step = max(1, chunk_size(x) // max(1, x.shape[-1]))
         for r in range(0, rows.shape[0], step):
             block = rows[r:r + step]
             if block.dtype not in (torch.float32, torch.bfloat16, torch.float16): block = block.float()  # a 16-bit type sorts as it is
@@ -238,7 +236,7 @@ def _nm_tiles_into(name: str, x: torch.Tensor, n: int, m: int, out: torch.Tensor
     if torch.isnan(x).any(): raise ValueError(f"scores of {name!r} contain NaN")
     C, pats = x.shape[-1], _tile_patterns(n, m).to(x.device)
     x2, o2 = x.reshape(-1, C), out.view(-1, C)
-    step = m * max(1, _chunk_elems(x) // (C // m * len(pats)))  # rows per step: bounds the [tiles, patterns] sums
+    step = m * max(1, chunk_size(x) // (C // m * len(pats)))  # rows per step: bounds the [tiles, patterns] sums
     for r in range(0, x2.shape[0], step):
         t = x2[r:r + step].float()
         b = t.shape[0] // m
@@ -269,13 +267,10 @@ def _build_nm(scores, levels, scope, n: int = 2, m: int = 4, transposable: bool 
         for o, t in zip(outs, targets):
             if not t[name]: o.fill_(True)
         if todo:
-            step, first, flat = max(m, _chunk_elems(x) // m * m), todo[0].view(-1), x.reshape(-1)
+            step, first = max(m, chunk_size(x) // m * m), todo[0].view(-1)
             if tiled: _nm_tiles_into(name, x, n, m, todo[0])
             else:
-                for start in range(0, flat.numel(), step):
-                    c = flat[start:start + step]
-                    if c.dtype not in (torch.float32, torch.bfloat16, torch.float16): c = c.float()  # bf16/fp16 compare exactly as they are
-                    first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)
+                for start, c in flat_chunks(x, step, native=True): first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)  # bf16/fp16 compare exactly as they are
             for o in todo[1:]: o.copy_(todo[0])
         for mk, o in zip(masks, outs): mk[name] = o
     return masks

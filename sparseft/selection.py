@@ -14,7 +14,7 @@ import torch
 from .core import layer_slices
 
 # %% auto #0
-__all__ = ['CHUNK_SIZE', 'kth_smallest', 'select_lowest', 'LayerSelection']
+__all__ = ['CHUNK_SIZE', 'chunk_size', 'flat_chunks', 'kth_smallest', 'select_lowest', 'LayerSelection']
 
 # %% ../nbs/15a_selection.ipynb #37a1504e
 CHUNK_SIZE: dict[str, int] = {'cpu': 1 << 18, 'cuda': 1 << 26}  # elements per counting step, by device type: bounds temporaries
@@ -26,12 +26,18 @@ _SYNC_OK = {'cpu'}  # device types where reading a count back to the host costs 
 
 def _no_sync(x: torch.Tensor) -> bool: return x.device.type not in _SYNC_OK
 
-def _chunk_size(x: torch.Tensor, chunk: int | None) -> int:
+def chunk_size(x: torch.Tensor, # a tensor to walk in steps
+               chunk: int | None = None, # elements per step (None: `CHUNK_SIZE` for `x`'s device)
+              ) -> int:
+    "Elements per step over `x`: bounds the temporaries of a pass."
     return chunk or CHUNK_SIZE.get(x.device.type, CHUNK_SIZE['cpu'])
 
-def _chunks(x: torch.Tensor, chunk: int | None, native: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
-    "(start, float32 chunk) over the flattened `x` (bf16/fp16 chunks as they are with `native`); a chunk is a view where no conversion is needed."
-    flat, size = x.reshape(-1), _chunk_size(x, chunk)
+def flat_chunks(x: torch.Tensor, # the tensor, walked flattened
+                chunk: int | None = None, # elements per chunk (None: `chunk_size(x)`)
+                native: bool = False, # keep bf16/fp16 chunks in their type (else every chunk is float32)
+               ) -> Iterator[tuple[int, torch.Tensor]]:
+    "(start, chunk) over the flattened `x`, float32 unless `native` keeps a 16-bit type; a chunk is a view where no conversion is needed."
+    flat, size = x.reshape(-1), chunk_size(x, chunk)
     keep = (torch.float32, *_INF16) if native else (torch.float32,)
     for i in range(0, flat.numel(), size):
         c = flat[i:i + size]
@@ -87,7 +93,7 @@ def _space(x: torch.Tensor) -> torch.dtype: return x.dtype if x.dtype in _INF16 
 
 def _add_high(hist: torch.Tensor, x: torch.Tensor, chunk: int | None, work: _Work, space: torch.dtype) -> None:
     "Add the counts of the high 16 bits of the keys of `x` to `hist` (of its whole keys in a 16-bit `space`), chunk by chunk."
-    for _, c in _chunks(x, chunk, native=space != torch.float32):
+    for _, c in flat_chunks(x, chunk, native=space != torch.float32):
         c = c.to(hist.device); key = _keys(c, work); raw = key.data_ptr() == c.data_ptr()  # raw bits: all >= 0
         if c.dtype not in _INF16: key = torch.bitwise_right_shift(key, 16, out=work('tmp', c, torch.int32))
         if raw: _count_into(hist[_HALF:], key)
@@ -96,7 +102,7 @@ def _add_high(hist: torch.Tensor, x: torch.Tensor, chunk: int | None, work: _Wor
 def _add_low(hists: torch.Tensor, highs: Sequence[int] | torch.Tensor, x: torch.Tensor, chunk: int | None, work: _Work) -> None:
     "Add to `hists[i]` the counts of the low 16 bits of the keys of `x` whose high 16 bits are `highs[i]`: on `x`'s device if `hists` is there, else on the host."
     on_device = _no_sync(x) and hists.device == x.device
-    for _, c in _chunks(x, chunk):
+    for _, c in flat_chunks(x, chunk):
         key = _keys(c, work); hi = work('tmp', c, torch.int32)
         torch.bitwise_right_shift(key, 16, out=hi)
         if on_device:  # every key counted with weight 0 or 1: a boolean selection would read its size back
@@ -202,7 +208,7 @@ def _fill_masks(x: torch.Tensor, # scores
     prune = [min(p, t) for p, t in zip(pending, at)] if at is not None else None  # ties of `x` to prune, per cut
     split = [i for i, cut in enumerate(cuts) if prune and cut and 0 < prune[i] < at[i]]  # ties partly pruned: found by index below
     eqs = {i: work.get(f'eq{i}', x.numel(), torch.bool, x.device) for i in split}
-    for start, c in _chunks(x, chunk, native):
+    for start, c in flat_chunks(x, chunk, native):
         for i, cut in enumerate(cuts):
             if cut is None: continue
             o = flats[i][start:start + c.numel()]
@@ -222,8 +228,9 @@ def _fill_masks(x: torch.Tensor, # scores
     if prune is not None:
         for i, p in enumerate(prune): pending[i] -= p
 
-def _pending(cuts: Sequence[_Cut | None]) -> list[int]:
-    return [c.k - c.below if c and c.partial else 0 for c in cuts]
+def _pending(cuts: Sequence[_Cut | None], counted: bool = False) -> list[int]:
+    "Ties to prune at each cut: of partial cuts only, or, where each tensor's ties are `counted`, at every cut."
+    return [c.k - c.below if c and (counted or c.partial) else 0 for c in cuts]
 
 # %% ../nbs/15a_selection.ipynb #b03f5c9a
 def kth_smallest(scores: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], # tensors (a lazy mapping is walked once per pass)
@@ -249,7 +256,7 @@ def select_lowest(scores: Mapping[str, torch.Tensor], # name -> scores (a lazy m
     work = _Work()
     (cuts,), at, layout = _find_cuts(scores.items, lambda n: list(counts(n)), chunk, work)
     masks = [{name: torch.empty(shape, dtype=torch.bool, device=device) for name, shape, device in layout} for _ in cuts]
-    pending = _pending(cuts) if at is None else [c.k - c.below if c else 0 for c in cuts]
+    pending = _pending(cuts, counted=at is not None)
     for t, name in enumerate(scores):  # each scores computed and dropped in turn
         x = scores[name]
         _fill_masks(x, cuts, pending, [m[name] for m in masks], chunk, work, None if at is None else at[t])
@@ -304,5 +311,5 @@ class LayerSelection:
         if not self.batch: return
         cuts, _, _ = _find_cuts(self._layers, [ks for _, _, ks, _ in self.batch], None, self.work, each=True)
         for (_, _, _, outs), (_, x), cs in zip(self.batch, self._layers(), cuts):
-            _fill_masks(x, cs, [c.k - c.below if c else 0 for c in cs], outs, None, self.work, [c.ties if c else 0 for c in cs])
+            _fill_masks(x, cs, _pending(cs, counted=True), outs, None, self.work, [c.ties if c else 0 for c in cs])
         self.batch = []
