@@ -47,6 +47,12 @@ class LazyScores(Mapping):
         if self.normalize is not None and s.untyped_storage().data_ptr() == p.untyped_storage().data_ptr(): s = s.clone()  # never normalise a weight in place
         return normalize_layers(name, s, self.normalize)
 
+    def layout(self, name: str, # a parameter's name
+              ) -> tuple[torch.Size, torch.device]:
+        "The shape and device of `name`'s scores, without computing them: masks can be allocated first (on CPU, then no freed scores leave a hole under them)."
+        p = self.params[name]
+        return p.shape, torch.device(self.device) if self.device is not None else p.device
+
     def __iter__(self) -> Iterator[str]: return iter(self.params)
     def __len__(self) -> int: return len(self.params)
     def __repr__(self) -> str:

@@ -53,8 +53,16 @@ class MaskPattern:
     options: tuple[str, ...] = () # the keyword options it takes
     why_not: str = '' # why the other scopes are refused, for the error message
 
-def _new_masks(x: torch.Tensor, levels: Sequence) -> list[torch.Tensor]:
-    return [torch.empty(x.shape, dtype=torch.bool, device=x.device) for _ in levels]
+def _with_masks(scores: Mapping[str, torch.Tensor], levels: Sequence) -> Iterator[tuple[str, list[torch.Tensor], torch.Tensor]]:
+    """(name, one new bool mask per level, scores) per tensor. Where the mapping tells a `layout(name)` (as `LazyScores`), the masks
+    are allocated before the scores are computed: on CPU, the freed scores then leave no hole under the masks that grows the heap."""
+    layout = getattr(scores, 'layout', None)
+    for name in scores:
+        x = None if layout is not None else scores[name]
+        shape, device = layout(name) if layout is not None else (x.shape, x.device)
+        outs = [torch.empty(shape, dtype=torch.bool, device=device) for _ in levels]
+        yield name, outs, scores[name] if x is None else x
+        x = None  # dropped before the next scores are computed
 
 def _slice_outs(name: str, outs: Sequence[torch.Tensor]) -> Iterator[list[torch.Tensor]]:
     return (list(o) for o in zip(*[[t for _, t in layer_slices(name, out)] for out in outs]))
@@ -64,8 +72,7 @@ def _unstructured_layer(scores, levels):
     names = list(scores)
     targets = [resolve_sparsity(lv, names) for lv in levels]
     masks, sel = [{} for _ in levels], LayerSelection(scores)
-    for name, x in scores.items():
-        outs = _new_masks(x, levels)
+    for name, outs, x in _with_masks(scores, levels):
         for i, ((lname, xs), os_) in enumerate(zip(layer_slices(name, x), _slice_outs(name, outs))):
             sel.add(name, i, lname, xs, [prune_count(xs.numel(), t[name]) for t in targets], os_)
         for m, o in zip(masks, outs): m[name] = o
@@ -84,9 +91,9 @@ def _unstructured_row(scores, levels):
     names = list(scores)
     targets = [resolve_sparsity(lv, names) for lv in levels]
     masks = [{} for _ in levels]
-    for name, x in scores.items():
+    for name, outs, x in _with_masks(scores, levels):
         if x.ndim < 2: raise ValueError(f"scope 'row' needs 2-D or 3-D scores; {name!r} has shape {tuple(x.shape)}")
-        rows, outs = x.reshape(-1, x.shape[-1]), _new_masks(x, levels)
+        rows = x.reshape(-1, x.shape[-1])
         ks = [prune_count(x.shape[-1], t[name]) for t in targets]
         step = max(1, chunk_size(x) // max(1, x.shape[-1]))
         for r in range(0, rows.shape[0], step):
@@ -98,6 +105,7 @@ def _unstructured_row(scores, levels):
                 ob.fill_(True)
                 if k: ob.scatter_(1, order[:, :k], False)
         for m, o in zip(masks, outs): m[name] = o
+        x = rows = block = order = None  # free these scores before the next are computed
     return masks
 
 def _build_unstructured(scores, levels, scope):
@@ -112,6 +120,10 @@ class _RandomScores(Mapping):
         x = self.scores[name]
         g = torch.Generator(device=x.device).manual_seed((self.seed * 1_000_003 + zlib.crc32(name.encode())) % 2**63)
         return torch.rand(x.shape, generator=g, device=x.device)
+    def layout(self, name: str) -> tuple[torch.Size, torch.device]:
+        inner = getattr(self.scores, 'layout', None)
+        if inner is not None: return inner(name)
+        x = self.scores[name]; return x.shape, x.device
     def __iter__(self) -> Iterator[str]: return iter(self.scores)
     def __len__(self) -> int: return len(self.scores)
 
@@ -256,13 +268,12 @@ def _build_nm(scores, levels, scope, n: int = 2, m: int = 4, transposable: bool 
         if bad is not None or (not isinstance(lv, Mapping) and not math.isclose(lv, s_nm, abs_tol=1e-9)):
             raise ValueError(f"pattern 'nm' with {n}:{m} has sparsity {s_nm:g}; got {bad if bad is not None else lv:g}")
     masks = [{} for _ in levels]
-    for name, x in scores.items():
+    for name, outs, x in _with_masks(scores, levels):
         if x.ndim < 2 or x.shape[-1] % m:
             raise ValueError(f"pattern 'nm' needs rows whose length is a multiple of m={m}; {name!r} has shape {tuple(x.shape)}")
         tiled = transposable and not x.shape[-2] % m
         if transposable and not tiled:
             warnings.warn(f"transposable N:M tiles rows by m={m}; {name!r} has shape {tuple(x.shape)}: plain N:M (along its rows only) there", stacklevel=3)
-        outs = _new_masks(x, levels)
         todo = [o for o, t in zip(outs, targets) if t[name]]
         for o, t in zip(outs, targets):
             if not t[name]: o.fill_(True)
@@ -273,6 +284,7 @@ def _build_nm(scores, levels, scope, n: int = 2, m: int = 4, transposable: bool 
                 for start, c in flat_chunks(x, step, native=True): first[start:start + c.numel()] = _nm_keep(c.view(-1, m), n).reshape(-1)  # bf16/fp16 compare exactly as they are
             for o in todo[1:]: o.copy_(todo[0])
         for mk, o in zip(masks, outs): mk[name] = o
+        x = c = None  # free these scores before the next are computed
     return masks
 
 # %% ../nbs/15_patterns.ipynb #3e14c87d
