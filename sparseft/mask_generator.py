@@ -177,8 +177,8 @@ class MaskGenerator:
         if not self.updates_weights: return self.generate(model, sparsities, dataloader, max_batches, device, progress), {}
         params = dict(model.named_parameters())
         masks, weights = {}, {}
+        original = {n: p.detach().to('cpu', copy=True) for n, p in prunable_params(model, self.include, self.exclude).items()}  # once: every level starts from it
         for lv in self._levels(sparsities):
-            original = {n: p.detach().to('cpu', copy=True) for n, p in prunable_params(model, self.include, self.exclude).items()}
             try:
                 masks |= self.generate(model, lv, dataloader, max_batches, device, progress)
                 weights[lv] = {n: params[n].detach().to('cpu', copy=True) for n in masks[lv]}
