@@ -63,6 +63,7 @@ if [[ $DEVICE == cuda ]]; then
     step lora_profile     60 "$PY" bench/lora_step.py --device cuda --profile sparse_to_sparse
     step pipeline_7b     270 "$PY" bench/pipeline.py --device cuda --json "$OUT/pipeline_7b.json"
     step masks_7b_layer   90 "$PY" bench/masks.py --device cuda --scope layer
+    step masks_7b_row     90 "$PY" bench/masks.py --device cuda --scope row
     step masks_1b6        75 "$PY" bench/masks.py --device cuda --preset 1b6 --methods sparseft,cat_kthvalue
     step lora_profile_peft 45 "$PY" bench/lora_step.py --device cuda --profile peft
   elif [[ $PART == 1 ]]; then
@@ -81,6 +82,7 @@ else
   if [[ $PART == all ]]; then
     step masks_tiny      120 "$PY" bench/masks.py --preset tiny
     step masks_layer_tiny 120 "$PY" bench/masks.py --preset tiny --scope layer
+    step masks_row_tiny  120 "$PY" bench/masks.py --preset tiny --scope row
     step lora_step       300 "$PY" bench/lora_step.py --preset tiny --rounds 1 --steps 1
     step semi_structured 300 "$PY" bench/semi_structured.py --preset tiny
     step gpu_cells       600 "$PY" -c "from nbdev.test import nbdev_test; nbdev_test(path='nbs', flags='gpu', file_re='$NBS')"

@@ -1,14 +1,15 @@
-"""Benchmark: sparseft's exact magnitude masks vs `torch.nn.utils.prune` (global_unstructured, l1_unstructured) vs cat + kthvalue.
+"""Benchmark: sparseft's exact magnitude masks vs `torch.nn.utils.prune` (global_unstructured, l1_unstructured), cat + kthvalue, and Wanda's per-row sort.
 
     python bench/masks.py                  # CPU: a ~220M-parameter Llama (154M prunable) in fp32; about 2-4 minutes
     python bench/masks.py --device cuda    # GPU: LLaMA-7B shapes in bf16 (6.5B prunable parameters)
     python bench/masks.py --preset tiny    # a smoke test of the whole script in seconds
     python bench/masks.py --dtype bf16 --preset 1b6 --methods sparseft,cat_kthvalue   # CPU, bf16: 1.6B prunable weights
     python bench/masks.py --scope layer    # per-layer masks: ours vs prune.l1_unstructured on each layer
+    python bench/masks.py --scope row      # per-row masks: ours vs the Wanda reference code's stable sort of each weight's rows
         # (cat + kthvalue needs more than 24 GB there: where the OS kills a peer, its row says so and the table still prints)
 
 Every method masks the same seeded model (magnitude scores, unstructured, sparsity 0.5, global scope unless
-`--scope layer`) in its own subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
+`--scope layer` or `--scope row`) in its own subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
 `--repeat` runs in its process (the first run is shown too: it also pays for first-touching fresh memory, which is
 slow on virtual machines), the others run once (`global_unstructured` rewrites the model it prunes). Peak extra memory is
 the growth of the process's resident set over its level once the model is built (VmHWM reset through
@@ -37,8 +38,10 @@ PRESETS = {  # LlamaConfig fields (multi-head attention, untied embeddings)
     '1b6': dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=32, num_attention_heads=16, vocab_size=32000),
     '7b': dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000),
 }
-SCOPE_METHODS = {'global': ('sparseft', 'global_unstructured', 'cat_kthvalue'), 'layer': ('sparseft', 'l1_unstructured')}
-METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue', 'l1_unstructured')
+SCOPE_METHODS = {'global': ('sparseft', 'global_unstructured', 'cat_kthvalue'), 'layer': ('sparseft', 'l1_unstructured'),
+                 'row': ('sparseft', 'row_sort')}
+METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue', 'l1_unstructured', 'row_sort')
+SCOPE_NAMES = {'global': 'global', 'layer': 'per-layer', 'row': 'per-row'}
 
 # -- the model --------------------------------------------------------------------------------------------------
 
@@ -53,7 +56,7 @@ def prunable(model) -> dict[str, torch.nn.Parameter]:
 # -- the three methods --------------------------------------------------------------------------------------------
 
 def run_sparseft(model, sparsity, scope='global'):
-    "Ours: lazy magnitude scores, exact thresholds by counting passes (over all layers, or per layer)."
+    "Ours: lazy magnitude scores, exact thresholds by counting passes (over all layers, or per layer), or a stable sort of each block of rows (per row)."
     from sparseft.mask_generator import compute_unstructured_mask
     masks = compute_unstructured_mask(model, sparsity, scope=scope)
     return masks, sum(m.numel() * m.element_size() for m in masks.values())
@@ -96,8 +99,18 @@ def run_l1_unstructured(model, sparsity):
         masks[name] = getattr(m, attr + '_mask')  # float32 buffers
     return masks, sum(m.numel() * m.element_size() for m in masks.values())
 
+def run_row_sort(model, sparsity):
+    "The Wanda reference code's per-row mask: a stable sort of each weight's rows of |W|, the first k of each row pruned (scatter)."
+    masks = {}
+    for name, p in prunable(model).items():
+        metric = p.detach().abs().float()
+        pruned = torch.zeros_like(metric, dtype=torch.bool)
+        pruned.scatter_(1, torch.sort(metric, dim=-1, stable=True)[1][:, :round(metric.shape[1] * sparsity)], True)
+        masks[name] = ~pruned
+    return masks, sum(m.numel() * m.element_size() for m in masks.values())
+
 RUNNERS = {'sparseft': run_sparseft, 'global_unstructured': run_global_unstructured, 'cat_kthvalue': run_cat_kthvalue,
-           'l1_unstructured': run_l1_unstructured}
+           'l1_unstructured': run_l1_unstructured, 'row_sort': run_row_sort}
 
 # -- one method in its own process -------------------------------------------------------------------------------
 
@@ -109,7 +122,9 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
     model = build_model(preset, device, dtype)
     params = prunable(model); names = list(params)
     n = sum(p.numel() for p in params.values()); weight_bytes = sum(p.numel() * p.element_size() for p in params.values())
-    k = round(sparsity * n) if scope == 'global' else sum(round(sparsity * p.numel()) for p in params.values())  # exactly k pruned
+    k = (round(sparsity * n) if scope == 'global' else  # exactly k pruned
+         sum(round(sparsity * p.numel()) for p in params.values()) if scope == 'layer' else
+         sum(p.numel() // p.shape[-1] * round(sparsity * p.shape[-1]) for p in params.values()))
     times = []
     run = (lambda: run_sparseft(model, sparsity, scope)) if method == 'sparseft' else (lambda: RUNNERS[method](model, sparsity))
     if device.startswith('cuda') and method == 'sparseft':  # warm up kernels and the caching allocator, then time
@@ -141,6 +156,12 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
     if method == 'l1_unstructured':  # the entries tied with their layer's threshold
         ties = [(s == s.kthvalue(max(1, round(sparsity * s.numel()))).values) for s in (p.detach().abs().float().reshape(-1).cpu() for p in params.values())]
         np.packbits(torch.cat(ties).numpy()).tofile(out / 'ties.bits')
+    if method == 'row_sort':  # the entries tied with their row's threshold
+        ties = []
+        for p in params.values():
+            s = p.detach().abs().float().cpu(); kr = max(1, round(sparsity * s.shape[-1]))
+            ties.append((s == s.kthvalue(kr, dim=-1, keepdim=True).values).reshape(-1))
+        np.packbits(torch.cat(ties).numpy()).tofile(out / 'ties.bits')
     return dict(method=method, time_s=min(times), times_s=times, extra_bytes=mem.extra, mask_bytes=mask_bytes,
                 weight_bytes=weight_bytes, n=n, pruned=pruned, k=k)
 
@@ -158,7 +179,7 @@ def main(argv=None):
     ap.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     ap.add_argument('--preset', default=None, choices=list(PRESETS), help="model shapes (default: cpu200m on CPU, 7b on CUDA)")
     ap.add_argument('--sparsity', type=float, default=0.5)
-    ap.add_argument('--scope', default='global', choices=list(SCOPE_METHODS), help="one threshold over all layers, or one per layer (peer: l1_unstructured)")
+    ap.add_argument('--scope', default='global', choices=list(SCOPE_METHODS), help="one threshold over all layers, one per layer (peer: l1_unstructured), or one per row (peer: row_sort)")
     ap.add_argument('--dtype', default=None, choices=list(DTYPES), help='weight dtype (default: bf16 on CUDA, fp32 on CPU)')
     ap.add_argument('--methods', default=None, help=f"comma-separated, of {', '.join(METHODS)} (default: all on CPU, sparseft on CUDA)")
     ap.add_argument('--repeat', type=int, default=None, help='timed runs of ours, the best is reported (default 3 on CPU, 5 on CUDA)')
@@ -196,7 +217,7 @@ def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dty
         for m, r in failed.items(): print(f"{m}: {r['error']}")
         return
     wb, n = first['weight_bytes'], first['n']
-    print(f"\n{'global' if scope == 'global' else 'per-layer'} magnitude masks at sparsity {sparsity}: preset {preset} on {device} in {dtype}, "
+    print(f"\n{SCOPE_NAMES[scope]} magnitude masks at sparsity {sparsity}: preset {preset} on {device} in {dtype}, "
           f"{n / 1e6:.1f}M prunable weights ({wb / 2**20:.0f} MiB); k = {first['k']:,} pruned\n")
     ours = _read_bits(tmp / 'sparseft.bits') if 'sparseft' in rows else None
     ties = _read_bits(tmp / 'ties.bits') if (tmp / 'ties.bits').exists() else None
@@ -227,6 +248,10 @@ def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dty
             l1 = rows['l1_unstructured']
             print(f"speed-up vs l1_unstructured on each layer: {l1['time_s'] / o['time_s']:.1f}x; memory beyond masks, l1_unstructured / ours: "
                   f"{(l1['extra_bytes'] - l1['mask_bytes']) / max(1, o['extra_bytes'] - o['mask_bytes']):.0f}x")
+        if 'row_sort' in rows:
+            rs = rows['row_sort']
+            print(f"speed-up vs the per-row sort: {rs['time_s'] / o['time_s']:.1f}x; memory beyond masks, row_sort / ours: "
+                  f"{(rs['extra_bytes'] - rs['mask_bytes']) / max(1, o['extra_bytes'] - o['mask_bytes']):.0f}x")
         print(f"ours, extra memory beyond masks: {beyond:.2f}% of the weights' bytes (goal < 5%: {'met' if beyond < 5 else 'NOT met'})")
         if device.startswith('cuda'):
             print(f"ours on {device}: {1000 * o['time_s']:.1f} ms (best of {len(o['times_s'])}; goal <= 50 ms: {'met' if o['time_s'] <= 0.05 else 'NOT met'})")

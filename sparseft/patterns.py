@@ -87,10 +87,26 @@ def _unstructured_global(scores, levels):
     sps = [check_sparsity(lv) for lv in levels]
     return select_lowest(scores, lambda n: [prune_count(n, s) for s in sps])
 
+def _lowest_per_row(block: torch.Tensor, k: int, out: torch.Tensor, subset: bool | None = None) -> None:
+    """`out` = False on the `k` lowest of each row of `block` (ties: lowest index first), True elsewhere: from each row's k-th value
+    (a selection, no sort). `subset`: rank ties only in the rows that keep some (a read-back; default: on the CPU, where it is free)."""
+    subset = block.device.type == 'cpu' if subset is None else subset
+    v = block.kthvalue(k, dim=1, keepdim=True).values
+    torch.gt(block, v, out=out)
+    short = (block.shape[1] - k) - out.sum(1, keepdim=True)  # per row, the ties at v to keep (0 where v is unique)
+    if subset:
+        rows = short.squeeze(1).nonzero().squeeze(1)
+        if not rows.numel(): return
+        block, v, short = block[rows], v[rows], short[rows]
+    eq = block == v
+    keep = eq & (eq.cumsum(1) > eq.sum(1, keepdim=True) - short)  # the ties after the first (count - short) are kept
+    if subset: out[rows] |= keep
+    else: out |= keep
+
 def _unstructured_row(scores, levels):
     names = list(scores)
     targets = [resolve_sparsity(lv, names) for lv in levels]
-    masks = [{} for _ in levels]
+    masks, nans = [{} for _ in levels], []
     for name, outs, x in _with_masks(scores, levels):
         if x.ndim < 2: raise ValueError(f"scope 'row' needs 2-D or 3-D scores; {name!r} has shape {tuple(x.shape)}")
         rows = x.reshape(-1, x.shape[-1])
@@ -98,14 +114,21 @@ def _unstructured_row(scores, levels):
         step = max(1, chunk_size(x) // max(1, x.shape[-1]))
         for r in range(0, rows.shape[0], step):
             block = rows[r:r + step]
-            if block.dtype not in (torch.float32, torch.bfloat16, torch.float16): block = block.float()  # a 16-bit type sorts as it is
-            order = torch.sort(block, dim=1, stable=True).indices if any(ks) else None
+            if block.dtype not in (torch.float32, torch.bfloat16, torch.float16): block = block.float()  # a 16-bit type ranks as it is
+            nan = torch.isnan(block).any()
+            if x.device.type == 'cpu' and nan: raise ValueError(f"scores of {name!r} contain NaN")
+            if x.device.type != 'cpu': nans.append((name, nan))  # read back once, at the end
+            one = sum(1 for k in ks if k) == 1  # one level: each row's k-th value; several: one sort serves them all
+            order = torch.sort(block, dim=1, stable=True).indices if any(ks) and not one else None
             for o, k in zip(outs, ks):
                 ob = o.view(-1, x.shape[-1])[r:r + step]
-                ob.fill_(True)
-                if k: ob.scatter_(1, order[:, :k], False)
+                if not k: ob.fill_(True)
+                elif one: _lowest_per_row(block, k, ob)
+                else: ob.fill_(True); ob.scatter_(1, order[:, :k], False)
         for m, o in zip(masks, outs): m[name] = o
         x = rows = block = order = None  # free these scores before the next are computed
+    if nans and bool(torch.stack([f for _, f in nans]).any()):  # one read-back for all tensors
+        raise ValueError(f"scores of {next(n for n, f in nans if f)!r} contain NaN")
     return masks
 
 def _build_unstructured(scores, levels, scope):

@@ -35,6 +35,12 @@ def test_masks_layer_tiny():
     assert 'per-layer magnitude masks' in out and 'l1_unstructured' in out and 'identical' in out and 'speed-up vs l1_unstructured' in out, out
     assert 'False' not in out, out  # pruned == k for both
 
+def test_masks_row_tiny():
+    "Per-row masks: ours against the Wanda reference code's stable sort of each row, the same masks, exactly k pruned."
+    out = run(ROOT/'bench'/'masks.py', '--preset', 'tiny', '--scope', 'row')
+    assert 'per-row magnitude masks' in out and 'row_sort' in out and 'identical' in out and 'speed-up vs the per-row sort' in out, out
+    assert 'False' not in out, out  # pruned == k for both
+
 def test_masks_peer_killed(tmp_path, capsys):
     "A peer the OS kills (the OOM killer's SIGKILL: cat + kthvalue at 1.6B on a 24 GB machine) is a row of the table, not the end of it."
     sys.path.insert(0, str(ROOT/'bench'))
