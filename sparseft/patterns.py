@@ -118,15 +118,12 @@ def _unstructured_row(scores, levels):
             nan = torch.isnan(block).any()
             if x.device.type == 'cpu' and nan: raise ValueError(f"scores of {name!r} contain NaN")
             if x.device.type != 'cpu': nans.append((name, nan))  # read back once, at the end
-            one = sum(1 for k in ks if k) == 1  # one level: each row's k-th value; several: one sort serves them all
-            order = torch.sort(block, dim=1, stable=True).indices if any(ks) and not one else None
             for o, k in zip(outs, ks):
                 ob = o.view(-1, x.shape[-1])[r:r + step]
-                if not k: ob.fill_(True)
-                elif one: _lowest_per_row(block, k, ob)
-                else: ob.fill_(True); ob.scatter_(1, order[:, :k], False)
+                if k: _lowest_per_row(block, k, ob)
+                else: ob.fill_(True)
         for m, o in zip(masks, outs): m[name] = o
-        x = rows = block = order = None  # free these scores before the next are computed
+        x = rows = block = None  # free these scores before the next are computed
     if nans and bool(torch.stack([f for _, f in nans]).any()):  # one read-back for all tensors
         raise ValueError(f"scores of {next(n for n, f in nans if f)!r} contain NaN")
     return masks
