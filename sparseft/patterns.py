@@ -99,7 +99,7 @@ def _lowest_per_row(block: torch.Tensor, k: int, out: torch.Tensor, subset: bool
         if not rows.numel(): return
         block, v, short = block[rows], v[rows], short[rows]
     eq = block == v
-    keep = eq & (eq.cumsum(1) > eq.sum(1, keepdim=True) - short)  # the ties after the first (count - short) are kept
+    keep = eq & (eq.cumsum(1, dtype=torch.int32) > eq.sum(1, keepdim=True) - short)  # the ties after the first (count - short) are kept (int32 ranks: half int64's memory)
     if subset: out[rows] |= keep
     else: out |= keep
 
