@@ -42,6 +42,8 @@ SCOPE_METHODS = {'global': ('sparseft', 'global_unstructured', 'cat_kthvalue'), 
                  'row': ('sparseft', 'row_sort')}
 METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue', 'l1_unstructured', 'row_sort')
 SCOPE_NAMES = {'global': 'global', 'layer': 'per-layer', 'row': 'per-row'}
+PEER_LABELS = {'global_unstructured': 'global_unstructured', 'cat_kthvalue': 'cat + kthvalue', 'l1_unstructured': 'l1_unstructured on each layer',
+               'row_sort': 'the per-row sort'}
 
 # -- the model --------------------------------------------------------------------------------------------------
 
@@ -56,7 +58,7 @@ def prunable(model) -> dict[str, torch.nn.Parameter]:
 # -- the three methods --------------------------------------------------------------------------------------------
 
 def run_sparseft(model, sparsity, scope='global'):
-    "Ours: lazy magnitude scores, exact thresholds by counting passes (over all layers, or per layer), or a stable sort of each block of rows (per row)."
+    "Ours: lazy magnitude scores; exact thresholds by counting passes (over all layers, or per layer), or each row's k-th value by `kthvalue` (per row)."
     from sparseft.mask_generator import compute_unstructured_mask
     masks = compute_unstructured_mask(model, sparsity, scope=scope)
     return masks, sum(m.numel() * m.element_size() for m in masks.values())
@@ -112,6 +114,13 @@ def run_row_sort(model, sparsity):
 RUNNERS = {'sparseft': run_sparseft, 'global_unstructured': run_global_unstructured, 'cat_kthvalue': run_cat_kthvalue,
            'l1_unstructured': run_l1_unstructured, 'row_sort': run_row_sort}
 
+def threshold_ties(params: dict, sparsity: float, scope: str) -> torch.Tensor:
+    "Which entries equal the k-th smallest |W| of their scope (all weights, their layer, their row), flat in parameter order."
+    scores = [p.detach().abs().float().cpu() for p in params.values()]
+    groups = ([torch.cat([s.reshape(-1) for s in scores])[None]] if scope == 'global' else
+              [s.reshape(1, -1) if scope == 'layer' else s.reshape(-1, s.shape[-1]) for s in scores])  # one group per row of each
+    return torch.cat([(g == g.kthvalue(max(1, round(sparsity * g.shape[1])), dim=1, keepdim=True).values).reshape(-1) for g in groups])
+
 # -- one method in its own process -------------------------------------------------------------------------------
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -149,19 +158,8 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
             b = np.packbits(masks[name].reshape(-1).bool().cpu().numpy()); bits[i:i + b.size] = b; i += b.size
     else: bits = np.packbits(torch.cat([masks[name].reshape(-1).bool().cpu() for name in names]).numpy())
     bits.tofile(out / f'{method}.bits')
-    if method == 'cat_kthvalue':  # which entries tie with the threshold, to explain differences from global_unstructured
-        scores = torch.cat([p.detach().abs().float().reshape(-1).cpu() for p in params.values()])
-        v = scores.kthvalue(round(sparsity * n)).values
-        np.packbits((scores == v).numpy()).tofile(out / 'ties.bits')
-    if method == 'l1_unstructured':  # the entries tied with their layer's threshold
-        ties = [(s == s.kthvalue(max(1, round(sparsity * s.numel()))).values) for s in (p.detach().abs().float().reshape(-1).cpu() for p in params.values())]
-        np.packbits(torch.cat(ties).numpy()).tofile(out / 'ties.bits')
-    if method == 'row_sort':  # the entries tied with their row's threshold
-        ties = []
-        for p in params.values():
-            s = p.detach().abs().float().cpu(); kr = max(1, round(sparsity * s.shape[-1]))
-            ties.append((s == s.kthvalue(kr, dim=-1, keepdim=True).values).reshape(-1))
-        np.packbits(torch.cat(ties).numpy()).tofile(out / 'ties.bits')
+    if method in ('cat_kthvalue', 'l1_unstructured', 'row_sort'):  # which entries tie with their threshold: where masks may differ
+        np.packbits(threshold_ties(params, sparsity, scope).numpy()).tofile(out / 'ties.bits')
     return dict(method=method, time_s=min(times), times_s=times, extra_bytes=mem.extra, mask_bytes=mask_bytes,
                 weight_bytes=weight_bytes, n=n, pruned=pruned, k=k)
 
@@ -238,20 +236,12 @@ def report(rows: dict, tmp: Path, preset: str, device: str, sparsity: float, dty
     if 'sparseft' in rows:
         o = rows['sparseft']; beyond = 100 * (o['extra_bytes'] - o['mask_bytes']) / wb
         print()
-        if 'global_unstructured' in rows:
-            sp = rows['global_unstructured']['time_s'] / o['time_s']
-            print(f"speed-up vs global_unstructured: {sp:.1f}x (goal >= 5x: {'met' if sp >= 5 else 'NOT met'})")
-            print(f"memory beyond masks, global_unstructured / ours: "
-                  f"{(rows['global_unstructured']['extra_bytes'] - rows['global_unstructured']['mask_bytes']) / max(1, o['extra_bytes'] - o['mask_bytes']):.0f}x")
-        if 'cat_kthvalue' in rows: print(f"speed-up vs cat + kthvalue: {rows['cat_kthvalue']['time_s'] / o['time_s']:.1f}x")
-        if 'l1_unstructured' in rows:
-            l1 = rows['l1_unstructured']
-            print(f"speed-up vs l1_unstructured on each layer: {l1['time_s'] / o['time_s']:.1f}x; memory beyond masks, l1_unstructured / ours: "
-                  f"{(l1['extra_bytes'] - l1['mask_bytes']) / max(1, o['extra_bytes'] - o['mask_bytes']):.0f}x")
-        if 'row_sort' in rows:
-            rs = rows['row_sort']
-            print(f"speed-up vs the per-row sort: {rs['time_s'] / o['time_s']:.1f}x; memory beyond masks, row_sort / ours: "
-                  f"{(rs['extra_bytes'] - rs['mask_bytes']) / max(1, o['extra_bytes'] - o['mask_bytes']):.0f}x")
+        ours_beyond = max(1, o['extra_bytes'] - o['mask_bytes'])
+        for m, label in PEER_LABELS.items():
+            if m not in rows: continue
+            r = rows[m]; sp = r['time_s'] / o['time_s']
+            print(f"speed-up vs {label}: {sp:.1f}x" + (f" (goal >= 5x: {'met' if sp >= 5 else 'NOT met'})" if m == 'global_unstructured' else '')
+                  + f"; memory beyond masks, {m} / ours: {(r['extra_bytes'] - r['mask_bytes']) / ours_beyond:.0f}x")
         print(f"ours, extra memory beyond masks: {beyond:.2f}% of the weights' bytes (goal < 5%: {'met' if beyond < 5 else 'NOT met'})")
         if device.startswith('cuda'):
             print(f"ours on {device}: {1000 * o['time_s']:.1f} ms (best of {len(o['times_s'])}; goal <= 50 ms: {'met' if o['time_s'] <= 0.05 else 'NOT met'})")
