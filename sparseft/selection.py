@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math, struct
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -14,7 +15,7 @@ import torch
 from .core import layer_slices
 
 # %% auto #0
-__all__ = ['CHUNK_SIZE', 'chunk_size', 'flat_chunks', 'kth_smallest', 'select_lowest', 'LayerSelection']
+__all__ = ['CHUNK_SIZE', 'chunk_size', 'flat_chunks', 'kth_smallest', 'select_lowest', 'LayerSelection', 'device_path']
 
 # %% ../nbs/15a_selection.ipynb #37a1504e
 CHUNK_SIZE: dict[str, int] = {'cpu': 1 << 18, 'cuda': 1 << 26}  # elements per counting step, by device type: bounds temporaries
@@ -313,3 +314,20 @@ class LayerSelection:
         for (_, _, _, outs), (_, x), cs in zip(self.batch, self._layers(), cuts):
             _fill_masks(x, cs, _pending(cs, counted=True), outs, None, self.work, [c.ties if c else 0 for c in cs])
         self.batch = []
+
+# %% ../nbs/15a_selection.ipynb #f808996c
+@contextmanager
+def device_path(chunk: int | None = None, # elements per counting step on the CPU while open (None: `CHUNK_SIZE['cpu']` as it is)
+                batch: int | None = None, # layers `LayerSelection` counts together while open (None: as it is)
+               ) -> Iterator[None]:
+    "Run the selection's GPU code path on the CPU while open (counts read back once per pass, not per tensor): the same masks."
+    global _BATCH_LAYERS
+    for what, v in (('chunk', chunk), ('batch', batch)):
+        if v is not None and (not isinstance(v, int) or v < 1): raise ValueError(f"device_path: {what} is a positive int, got {v!r}")
+    old = CHUNK_SIZE['cpu'], _BATCH_LAYERS, 'cpu' in _SYNC_OK
+    CHUNK_SIZE['cpu'], _BATCH_LAYERS = chunk or old[0], batch or old[1]
+    _SYNC_OK.discard('cpu')
+    try: yield
+    finally:
+        CHUNK_SIZE['cpu'], _BATCH_LAYERS = old[:2]
+        if old[2]: _SYNC_OK.add('cpu')
