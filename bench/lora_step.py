@@ -5,6 +5,7 @@
     python bench/lora_step.py --device cuda    # GPU: the TinyLlama-1.1B shape in bf16, batch 8 x 512
     python bench/lora_step.py --preset tiny    # a smoke test of the whole script in seconds
     python bench/lora_step.py --profile sparse_to_sparse   # where one variant's step time goes (torch.profiler)
+    python bench/lora_step.py --compile        # every variant under torch.compile (inductor); the first step compiles, untimed
 
 Every variant trains the same seeded model, pruned with the same 50% unstructured magnitude masks (layer scope) on the
 seven projections of every block, with rank-16 adapters (alpha 32, dropout 0) on those seven projections, kept in the
@@ -21,6 +22,10 @@ random tokens: step time (wall) and CPU time are the medians of the timed steps,
 resident set over those steps (VmHWM reset through /proc/self/clear_refs, else a 1 ms sampling thread). On GPU, the peak
 memory is the growth of `torch.cuda.max_memory_allocated` over all steps. The table reports medians over rounds and the
 ratios to PEFT.
+
+With `--compile` each process compiles the wrapped model with `torch.compile` (PEFT's alike) and runs one step to compile it
+before anything is measured. sparse_to_sparse's autograd function runs as written between the compiled graphs
+(`sparseft.lora_kernels`: compiled through, it kept a weight-sized tensor per layer for the backward).
 
 Goals (issue 4): sparse_to_dense <= 1.05x PEFT's step time and peak memory; sparse_to_sparse <= 1.5x step time on CPU
 (<= 1.1x on GPU) and <= 1.05x peak memory.
@@ -121,7 +126,7 @@ def region_table(events, cuda: bool) -> str:
     return '\n'.join(lines)
 
 def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup: int, steps: int, r: int, alpha: float,
-           layers: int | None = None, profile: bool = False, chunk: int | None = None) -> dict:
+           layers: int | None = None, profile: bool = False, chunk: int | None = None, compile: bool = False) -> dict:
     cuda = device.startswith('cuda')
     if chunk: sparseft_chunk(device, chunk)
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -133,6 +138,7 @@ def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup:
     model = wrap(variant, model, masks, r, alpha)
     del masks
     model.train()
+    if compile: model = torch.compile(model)  # every variant alike; the compile happens in the first (untimed) steps
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     g = torch.Generator().manual_seed(1)
@@ -156,6 +162,7 @@ def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup:
         print(region_table(p.key_averages(), cuda))
         return {}
     times, cpu_times, losses = [], [], []
+    if compile: losses.append(step())  # the compile, outside the memory profile (its tracing would fill the profiler's timeline)
     # CPU: bytes of live tensors over the first two steps (the optimizer state and any scratch are made in the first)
     live = None if cuda else live_peak(lambda: losses.append(step()))
     with peak_meter(device) as mem:  # CPU: RSS over the next steps; CUDA: allocated bytes over all steps
@@ -186,6 +193,7 @@ def main(argv=None):
     ap.add_argument('--alpha', type=float, default=32)
     ap.add_argument('--variants', default=','.join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     ap.add_argument('--profile', default=None, choices=VARIANTS, help='profile one step of this variant instead of timing')
+    ap.add_argument('--compile', action='store_true', help='torch.compile the model in every variant (inductor; the warm-up steps compile)')
     ap.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     cuda = a.device.startswith('cuda')
@@ -194,7 +202,8 @@ def main(argv=None):
     warmup, steps = a.warmup if a.warmup is not None else (3 if cuda else 1), a.steps or (10 if cuda else 3)
     if a.threads: torch.set_num_threads(a.threads)
     if a.worker or a.profile:
-        out = worker(a.worker or a.profile, preset, a.device, batch, seq, warmup, steps, a.r, a.alpha, a.layers, profile=bool(a.profile), chunk=a.chunk)
+        out = worker(a.worker or a.profile, preset, a.device, batch, seq, warmup, steps, a.r, a.alpha, a.layers, profile=bool(a.profile), chunk=a.chunk,
+                     compile=a.compile)
         if a.worker: print(json.dumps(out))
         return
     if cuda and not torch.cuda.is_available(): sys.exit('--device cuda: no CUDA device is available here')
@@ -202,16 +211,16 @@ def main(argv=None):
     for v in variants:
         if v not in VARIANTS: sys.exit(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
     print(f"LoRA training step: preset {preset} on {a.device} ({'bf16' if cuda else 'fp32'}), batch {batch} x {seq}, r={a.r}, "
-          f"alpha={a.alpha:g}, 50% unstructured magnitude masks; {a.rounds} rounds x ({warmup} warm-up + {steps} timed steps)", flush=True)
+          f"alpha={a.alpha:g}, 50% unstructured magnitude masks{', torch.compile' if a.compile else ''}; {a.rounds} rounds x ({warmup} warm-up + {steps} timed steps)", flush=True)
     rows = {v: [] for v in variants}
     t_start = time.time()
     for rnd in range(a.rounds):
         order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
         for v in order:
             cmd = [sys.executable, __file__, '--worker', v, '--device', a.device, '--preset', preset, '--batch', str(batch), '--seq', str(seq),
-                   '--warmup', str(warmup), '--steps', str(steps), '--r', str(a.r), '--alpha', str(a.alpha)] + (['--layers', str(a.layers)] if a.layers else []) + (['--threads', str(a.threads)] if a.threads else []) + (['--chunk', str(a.chunk)] if a.chunk else [])
+                   '--warmup', str(warmup), '--steps', str(steps), '--r', str(a.r), '--alpha', str(a.alpha)] + (['--layers', str(a.layers)] if a.layers else []) + (['--threads', str(a.threads)] if a.threads else []) + (['--chunk', str(a.chunk)] if a.chunk else []) + (['--compile'] if a.compile else [])
             res = subprocess.run(cmd, capture_output=True, text=True)
-            if res.returncode: sys.exit(f'{v} failed:\n{res.stderr[-3000:]}')
+            if res.returncode: sys.exit(f'{v} failed (exit {res.returncode}):\n{res.stderr[-3000:]}')
             rows[v].append(json.loads(res.stdout.strip().splitlines()[-1]))
             r = rows[v][-1]
             print(f"  round {rnd + 1} {v:<17} {r['step_s']:.3f} s/step ({r['cpu_s']:.3f} s CPU), peak +{r['peak_extra'] / 2**20:.0f} MiB", flush=True)
