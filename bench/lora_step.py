@@ -5,7 +5,7 @@
     python bench/lora_step.py --device cuda    # GPU: the TinyLlama-1.1B shape in bf16, batch 8 x 512
     python bench/lora_step.py --preset tiny    # a smoke test of the whole script in seconds
     python bench/lora_step.py --profile sparse_to_sparse   # where one variant's step time goes (torch.profiler)
-    python bench/lora_step.py --compile        # every variant under torch.compile (inductor); the first step compiles, untimed
+    python bench/lora_step.py --compile        # every variant under torch.compile (inductor; `--compile aot_eager`: another backend)
 
 Every variant trains the same seeded model, pruned with the same 50% unstructured magnitude masks (layer scope) on the
 seven projections of every block, with rank-16 adapters (alpha 32, dropout 0) on those seven projections, kept in the
@@ -126,7 +126,7 @@ def region_table(events, cuda: bool) -> str:
     return '\n'.join(lines)
 
 def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup: int, steps: int, r: int, alpha: float,
-           layers: int | None = None, profile: bool = False, chunk: int | None = None, compile: bool = False) -> dict:
+           layers: int | None = None, profile: bool = False, chunk: int | None = None, compile: str | None = None) -> dict:
     cuda = device.startswith('cuda')
     if chunk: sparseft_chunk(device, chunk)
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -138,7 +138,7 @@ def worker(variant: str, preset: str, device: str, batch: int, seq: int, warmup:
     model = wrap(variant, model, masks, r, alpha)
     del masks
     model.train()
-    if compile: model = torch.compile(model)  # every variant alike; the compile happens in the first (untimed) steps
+    if compile: model = torch.compile(model, backend=compile)  # every variant alike; the first (untimed) step compiles
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     g = torch.Generator().manual_seed(1)
@@ -193,7 +193,8 @@ def main(argv=None):
     ap.add_argument('--alpha', type=float, default=32)
     ap.add_argument('--variants', default=','.join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     ap.add_argument('--profile', default=None, choices=VARIANTS, help='profile one step of this variant instead of timing')
-    ap.add_argument('--compile', action='store_true', help='torch.compile the model in every variant (inductor; the warm-up steps compile)')
+    ap.add_argument('--compile', nargs='?', const='inductor', default=None, metavar='BACKEND',
+                    help="torch.compile the model in every variant, with this backend (default 'inductor'); one untimed step compiles")
     ap.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     cuda = a.device.startswith('cuda')
@@ -211,14 +212,14 @@ def main(argv=None):
     for v in variants:
         if v not in VARIANTS: sys.exit(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
     print(f"LoRA training step: preset {preset} on {a.device} ({'bf16' if cuda else 'fp32'}), batch {batch} x {seq}, r={a.r}, "
-          f"alpha={a.alpha:g}, 50% unstructured magnitude masks{', torch.compile' if a.compile else ''}; {a.rounds} rounds x ({warmup} warm-up + {steps} timed steps)", flush=True)
+          f"alpha={a.alpha:g}, 50% unstructured magnitude masks{f', torch.compile ({a.compile})' if a.compile else ''}; {a.rounds} rounds x ({warmup} warm-up + {steps} timed steps)", flush=True)
     rows = {v: [] for v in variants}
     t_start = time.time()
     for rnd in range(a.rounds):
         order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
         for v in order:
             cmd = [sys.executable, __file__, '--worker', v, '--device', a.device, '--preset', preset, '--batch', str(batch), '--seq', str(seq),
-                   '--warmup', str(warmup), '--steps', str(steps), '--r', str(a.r), '--alpha', str(a.alpha)] + (['--layers', str(a.layers)] if a.layers else []) + (['--threads', str(a.threads)] if a.threads else []) + (['--chunk', str(a.chunk)] if a.chunk else []) + (['--compile'] if a.compile else [])
+                   '--warmup', str(warmup), '--steps', str(steps), '--r', str(a.r), '--alpha', str(a.alpha)] + (['--layers', str(a.layers)] if a.layers else []) + (['--threads', str(a.threads)] if a.threads else []) + (['--chunk', str(a.chunk)] if a.chunk else []) + (['--compile', a.compile] if a.compile else [])
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode: sys.exit(f'{v} failed (exit {res.returncode}):\n{res.stderr[-3000:]}')
             rows[v].append(json.loads(res.stdout.strip().splitlines()[-1]))

@@ -59,6 +59,13 @@ def test_lora_step_tiny():
     out = run(ROOT/'bench'/'lora_step.py', '--preset', 'tiny', '--rounds', '1')
     assert 'sparse_to_sparse' in out and 'x PEFT' in out, out
 
+def test_lora_step_compile_tiny():
+    "`--compile BACKEND`: every variant under torch.compile, one untimed step compiling first; here `aot_eager` (traces as inductor does, runs torch's kernels: seconds, no C compiler)."
+    out = run(ROOT/'bench'/'lora_step.py', '--preset', 'tiny', '--rounds', '1', '--steps', '1', '--compile', 'aot_eager', '--variants', 'peft,sparse_to_sparse')
+    assert 'torch.compile (aot_eager)' in out, out
+    rows = [line.split() for line in out.splitlines() if line.startswith(('peft ', 'sparse_to_sparse '))]
+    assert [r[0] for r in rows] == ['peft', 'sparse_to_sparse'] and rows[0][10] == rows[1][10], out  # the same first loss
+
 def test_semi_structured_tiny():
     out = run(ROOT/'bench'/'semi_structured.py', '--preset', 'tiny', '--repeats', '2')
     for part in ('(a) GEMM', '(b) merged model', '(c) one training step'): assert part in out, out
