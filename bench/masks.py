@@ -6,6 +6,7 @@
     python bench/masks.py --dtype bf16 --preset 1b6 --methods sparseft,cat_kthvalue   # CPU, bf16: 1.6B prunable weights
     python bench/masks.py --scope layer    # per-layer masks: ours vs prune.l1_unstructured on each layer
     python bench/masks.py --scope row      # per-row masks: ours vs the Wanda reference code's stable sort of each weight's rows
+    python bench/masks.py --preset 7b --dtype bf16 --methods sparseft,device_path   # CPU: the GPU's code path at 7B (~21 GB)
         # (cat + kthvalue needs more than 24 GB there: where the OS kills a peer, its row says so and the table still prints)
 
 Every method masks the same seeded model (magnitude scores, unstructured, sparsity 0.5, global scope unless
@@ -16,6 +17,11 @@ the growth of the process's resident set over its level once the model is built 
 /proc/self/clear_refs, else a 1 ms sampling thread) on CPU, measured during the first run, and the growth of `torch.cuda.max_memory_allocated` on GPU.
 "Beyond masks" subtracts the bytes of the masks each method returns (bool for ours and cat + kthvalue, float32
 `weight_mask` buffers for `global_unstructured`), as a percentage of the prunable weights' bytes.
+
+`device_path` (CPU only, any scope; not in the default list) is ours again through the code path a GPU takes
+(`sparseft.selection.device_path` with CUDA's chunk size: counts kept in tensors and read back once per pass, layers
+batched): a rehearsal at full size, before device time is spent, that it gives the same masks and how much memory
+its larger temporaries take. Its time says nothing about a GPU.
 
 Goals: ours at least 5x faster than `global_unstructured`, extra memory beyond the masks under 5% of the weights'
 bytes, and masks equal to the exact reference (cat + kthvalue with ties broken by lowest index, as sparseft does).
@@ -40,7 +46,8 @@ PRESETS = {  # LlamaConfig fields (multi-head attention, untied embeddings)
 }
 SCOPE_METHODS = {'global': ('sparseft', 'global_unstructured', 'cat_kthvalue'), 'layer': ('sparseft', 'l1_unstructured'),
                  'row': ('sparseft', 'row_sort')}
-METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue', 'l1_unstructured', 'row_sort')
+METHODS = ('sparseft', 'global_unstructured', 'cat_kthvalue', 'l1_unstructured', 'row_sort', 'device_path')
+OURS = ('sparseft', 'device_path')  # repeated, timed after a warm-up on CUDA, and never a peer
 SCOPE_NAMES = {'global': 'global', 'layer': 'per-layer', 'row': 'per-row'}
 PEER_LABELS = {'global_unstructured': 'global_unstructured', 'cat_kthvalue': 'cat + kthvalue', 'l1_unstructured': 'l1_unstructured on each layer',
                'row_sort': 'the per-row sort'}
@@ -62,6 +69,11 @@ def run_sparseft(model, sparsity, scope='global'):
     from sparseft.mask_generator import compute_unstructured_mask
     masks = compute_unstructured_mask(model, sparsity, scope=scope)
     return masks, sum(m.numel() * m.element_size() for m in masks.values())
+
+def run_device_path(model, sparsity, scope='global'):
+    "Ours through the GPU's code path on the CPU (`selection.device_path` at CUDA's chunk size): the same masks as `run_sparseft`."
+    from sparseft.selection import CHUNK_SIZE, device_path
+    with device_path(chunk=CHUNK_SIZE['cuda']): return run_sparseft(model, sparsity, scope)
 
 def run_global_unstructured(model, sparsity):
     "torch.nn.utils.prune.global_unstructured with L1Unstructured (concatenates every weight, then topk)."
@@ -111,7 +123,7 @@ def run_row_sort(model, sparsity):
         masks[name] = ~pruned
     return masks, sum(m.numel() * m.element_size() for m in masks.values())
 
-RUNNERS = {'sparseft': run_sparseft, 'global_unstructured': run_global_unstructured, 'cat_kthvalue': run_cat_kthvalue,
+RUNNERS = {'sparseft': run_sparseft, 'device_path': run_device_path, 'global_unstructured': run_global_unstructured, 'cat_kthvalue': run_cat_kthvalue,
            'l1_unstructured': run_l1_unstructured, 'row_sort': run_row_sort}
 
 def threshold_ties(params: dict, sparsity: float, scope: str) -> torch.Tensor:
@@ -135,8 +147,8 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
          sum(round(sparsity * p.numel()) for p in params.values()) if scope == 'layer' else
          sum(p.numel() // p.shape[-1] * round(sparsity * p.shape[-1]) for p in params.values()))
     times = []
-    run = (lambda: run_sparseft(model, sparsity, scope)) if method == 'sparseft' else (lambda: RUNNERS[method](model, sparsity))
-    if device.startswith('cuda') and method == 'sparseft':  # warm up kernels and the caching allocator, then time
+    run = (lambda: RUNNERS[method](model, sparsity, scope)) if method in OURS else (lambda: RUNNERS[method](model, sparsity))
+    if device.startswith('cuda') and method in OURS:  # warm up kernels and the caching allocator, then time
         run()
     sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
     try:
@@ -145,7 +157,7 @@ def worker(method: str, preset: str, device: str, sparsity: float, out: Path, re
             masks, mask_bytes = run()
             sync(); times.append(time.perf_counter() - t0)
     except (RuntimeError, MemoryError) as e:  # a peer that cannot run at this size (kthvalue's index limit, memory) is a row, not a crash
-        if method == 'sparseft': raise
+        if method in OURS: raise
         return dict(method=method, error=f"not possible at this size: {str(e).splitlines()[0][:120]}", n=n, weight_bytes=weight_bytes, k=k)
     for _ in range(repeat - 1):  # more timings (ours only: the others change the model or are slow)
         del masks; sync(); t0 = time.perf_counter()
@@ -191,7 +203,7 @@ def main(argv=None):
         print(json.dumps(worker(a.worker, preset, a.device, a.sparsity, Path(a.out), a.repeat or 1, dtype, a.scope)))
         return
     if cuda and not torch.cuda.is_available(): sys.exit('--device cuda: no CUDA device is available here')
-    known = SCOPE_METHODS[a.scope]
+    known = SCOPE_METHODS[a.scope] + (() if cuda else ('device_path',))  # on a GPU, sparseft is the device path
     methods = a.methods.split(',') if a.methods else (['sparseft'] if cuda and a.scope == 'global' else list(known))
     for m in methods:
         if m not in known: sys.exit(f"unknown method {m!r} for scope {a.scope!r}; known: {', '.join(known)}")
@@ -200,9 +212,9 @@ def main(argv=None):
         rows = {}
         for m in methods:
             cmd = [sys.executable, __file__, '--worker', m, '--device', a.device, '--preset', preset, '--sparsity', str(a.sparsity),
-                   '--out', tmp, '--repeat', str(repeat if m == 'sparseft' else 1), '--dtype', dtype, '--scope', a.scope]
+                   '--out', tmp, '--repeat', str(repeat if m in OURS else 1), '--dtype', dtype, '--scope', a.scope]
             r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode and m == 'sparseft': sys.exit(f'{m} failed ({exit_reason(r.returncode)}):\n{r.stderr[-3000:]}')
+            if r.returncode and m in OURS: sys.exit(f'{m} failed ({exit_reason(r.returncode)}):\n{r.stderr[-3000:]}')
             rows[m] = json.loads(r.stdout.strip().splitlines()[-1]) if not r.returncode else failed_row(m, r.returncode, r.stderr)
             print(f'  {m}: ' + (rows[m]['error'] if 'error' in rows[m] else f'{rows[m]["time_s"]:.3f} s'), flush=True)
         report(rows, Path(tmp), preset, a.device, a.sparsity, dtype, a.scope)

@@ -41,6 +41,15 @@ def test_masks_row_tiny():
     assert 'per-row magnitude masks' in out and 'row_sort' in out and 'identical' in out and 'speed-up vs the per-row sort' in out, out
     assert 'False' not in out, out  # pruned == k for both
 
+def test_masks_device_path_tiny():
+    "The GPU's code path on the CPU (`--methods ... device_path`): the same masks as ours in every scope, exactly k pruned."
+    for scope in ('global', 'layer', 'row'):
+        out = run(ROOT/'bench'/'masks.py', '--preset', 'tiny', '--scope', scope, '--methods', 'sparseft,device_path', '--repeat', '1')
+        row = next(l for l in out.splitlines() if l.startswith('device_path '))
+        assert row.endswith('True  identical'), out
+    r = subprocess.run([sys.executable, ROOT/'bench'/'masks.py', '--device', 'cuda', '--methods', 'device_path'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode != 0 and ('unknown method' in r.stderr or 'no CUDA device' in r.stderr), r.stderr
+
 def test_masks_peer_killed(tmp_path, capsys):
     "A peer the OS kills (the OOM killer's SIGKILL: cat + kthvalue at 1.6B on a 24 GB machine) is a row of the table, not the end of it."
     sys.path.insert(0, str(ROOT/'bench'))
