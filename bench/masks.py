@@ -4,10 +4,10 @@
     python bench/masks.py --device cuda    # GPU: LLaMA-7B shapes in bf16 (6.5B prunable parameters)
     python bench/masks.py --preset tiny    # a smoke test of the whole script in seconds
     python bench/masks.py --dtype bf16 --preset 1b6 --methods sparseft,cat_kthvalue   # CPU, bf16: 1.6B prunable weights
+        # (cat + kthvalue needs more than 24 GB there: where the OS kills a peer, its row says so and the table still prints)
     python bench/masks.py --scope layer    # per-layer masks: ours vs prune.l1_unstructured on each layer
     python bench/masks.py --scope row      # per-row masks: ours vs the Wanda reference code's stable sort of each weight's rows
     python bench/masks.py --preset 7b --dtype bf16 --methods sparseft,device_path   # CPU: the GPU's code path at 7B (~21 GB)
-        # (cat + kthvalue needs more than 24 GB there: where the OS kills a peer, its row says so and the table still prints)
 
 Every method masks the same seeded model (magnitude scores, unstructured, sparsity 0.5, global scope unless
 `--scope layer` or `--scope row`) in its own subprocess. Time is wall time of the mask computation alone (the model is built first); ours is the best of
